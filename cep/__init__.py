@@ -1,0 +1,2 @@
+"""cep: a complex event processing rule engine."""
+__version__ = "0.1.0"

@@ -1,0 +1,343 @@
+"""The engine: event time, routing to statements, per-key state, timers, match assembly.
+
+Data flow for one log partition (what a worker, `cep replay` and the benchmark feed):
+
+    event ─▶ reorder buffer (watermark = max event time − bound) ─▶ late? side output
+          ─▶ StatementIndex.candidates(stream, event) ─▶ RuleRunner.on_event (per key)
+          ─▶ Matcher (cep.nfa.runtime) ─▶ Match (ids, bound events, EMIT fields)
+
+Time: events are released to the statements in (event time, offset) order once the
+watermark reaches them; an event older than the watermark is late and goes to its stream's
+`LATE EVENTS TO` target (or is counted). Deadlines (WITHIN, absence, timeouts) fire when
+event time passes them: either the key's own next event or the partition's watermark via
+the timer heap, so quiet keys still complete and free their state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from collections.abc import Iterable
+from typing import Any
+
+from cep.index.plain import PlainIndex, StatementIndex
+from cep.lang.compiler import CompiledRule, StreamSpec
+from cep.nfa.runtime import BindView, KeyState, Matcher, RawMatch, bind_list
+
+__all__ = ["Engine", "Limits", "Match", "match_id"]
+
+NO_TIME = -(2**62)
+
+
+class Limits:
+    """Resource limits (per statement) with their documented defaults."""
+
+    __slots__ = ("max_keys_per_rule", "max_threads_per_key")
+
+    def __init__(
+        self,
+        max_threads_per_key: int = 1000,
+        max_keys_per_rule: int = 1_000_000,
+    ) -> None:
+        self.max_threads_per_key = max_threads_per_key
+        self.max_keys_per_rule = max_keys_per_rule
+
+
+def match_id(statement: str, version: int, partition: int, binds: Iterable[tuple[str, int]], timed_out: bool = False) -> str:
+    """Deterministic id from statement, version, partition and the bound events' offsets."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{statement}\x1f{version}\x1f{partition}\x1f{int(timed_out)}".encode())
+    for var, off in binds:
+        h.update(f"\x1e{var}\x1f{off}".encode())
+    return h.hexdigest()
+
+
+class Match:
+    """A final match (or a timed-out partial one): what actions and replay output receive."""
+
+    __slots__ = ("bindings", "end_ts", "fields", "key", "match_id", "offsets", "start_ts", "statement", "timed_out")
+
+    def __init__(self, **kw: Any) -> None:
+        for k, v in kw.items():
+            setattr(self, k, v)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the replay output line)."""
+        return {
+            "statement": self.statement,
+            "match_id": self.match_id,
+            "key": self.key,
+            "timed_out": self.timed_out,
+            "start_ts": self.start_ts,
+            "end_ts": self.end_ts,
+            "bindings": self.bindings,
+            "fields": self.fields,
+        }
+
+
+class RuleRunner:
+    """One statement's runtime: the Matcher plus the state of every key."""
+
+    __slots__ = (
+        "dropped_keys", "key", "limits", "matcher", "matches", "partition", "scheduled",
+        "single", "states", "stmt", "var_names",
+    )
+
+    def __init__(self, stmt: CompiledRule, limits: Limits, partition: int) -> None:
+        self.stmt = stmt
+        self.limits = limits
+        self.partition = partition
+        self.key = stmt.key
+        self.matcher = Matcher(
+            stmt.program,
+            stmt.within,
+            stmt.skip_mode,
+            stmt.skip_var,
+            stmt.timeout_emit,
+            min(stmt.max_threads, limits.max_threads_per_key),
+        )
+        self.var_names = self.matcher.var_names
+        self.states: dict[Any, KeyState] = {}
+        self.matches = 0
+        self.dropped_keys = 0
+        # A pattern of one event that cannot wait (SEARCH, `PATTERN (v)`) needs no key state.
+        p = stmt.program
+        self.single = all(p.kinds[s] == 3 for n in p.start for s in p.succ[n])
+        self.scheduled: dict[Any, int] = {}  # key -> deadline already in the timer heap
+
+
+class Engine:
+    """Runs compiled statements over one partition's events; collects matches in `out`."""
+
+    def __init__(
+        self,
+        statements: Iterable[CompiledRule],
+        streams: dict[str, StreamSpec] | None = None,
+        limits: Limits | None = None,
+        partition: int = 0,
+        index: StatementIndex | None = None,
+    ) -> None:
+        self.limits = limits or Limits()
+        self.partition = partition
+        self.streams: dict[str, StreamSpec] = dict(streams or {})
+        self.index: StatementIndex = index or PlainIndex()
+        self.runners: dict[str, RuleRunner] = {}
+        self.out: list[Match] = []
+        self.late: list[tuple[str | None, dict]] = []  # (target stream or None, event)
+        self.counters: dict[str, int] = {"events": 0, "late": 0, "bad_time": 0}
+        self.max_ts = NO_TIME
+        self.clock = NO_TIME  # time of the last released event
+        self.bound = 0
+        self.buffer: list[tuple[int, int, tuple]] = []
+        self.timers: list[tuple[int, int, str, Any]] = []
+        self.timer_seq = 0
+        for s in statements:
+            self.add_statement(s)
+
+    # ------------------------------------------------------------- statements
+
+    def add_statement(self, stmt: CompiledRule) -> None:
+        """Register (or replace) a statement; a replaced one starts with empty state."""
+        if stmt.name in self.runners:
+            self.remove_statement(stmt.name)
+        runner = RuleRunner(stmt, self.limits, self.partition)
+        self.runners[stmt.name] = runner
+        self.index.add(runner)
+        for s in stmt.streams:
+            spec = self.streams.get(s)
+            if spec is not None and spec.watermark_ms > self.bound:
+                self.bound = spec.watermark_ms
+
+    def remove_statement(self, name: str) -> None:
+        """Drop a statement and all its state."""
+        runner = self.runners.pop(name, None)
+        if runner is not None:
+            self.index.remove(runner)
+
+    def spec(self, stream: str) -> StreamSpec:
+        """The stream's spec (schema-less default when undeclared)."""
+        spec = self.streams.get(stream)
+        if spec is None:
+            spec = self.streams[stream] = StreamSpec(stream)
+        return spec
+
+    # ------------------------------------------------------------- events
+
+    def process(self, event: dict, offset: int, stream: str) -> None:
+        """Accept one event of `stream` at log `offset`; matches appear in `self.out`."""
+        self.counters["events"] += 1
+        spec = self.streams.get(stream) or self.spec(stream)
+        ts = spec.time(event)
+        if ts is None:
+            # no readable event time: it happens "now" in event time, and we say so
+            self.counters["bad_time"] += 1
+            ts = self.max_ts if self.max_ts != NO_TIME else 0
+        rec = (offset, ts, event, stream)
+        bound = self.bound
+        if ts > self.max_ts:
+            self.max_ts = ts
+        watermark = self.max_ts - bound
+        if ts < self.clock or ts < watermark:
+            self._late(spec, event)
+            return
+        if not bound and not self.buffer:
+            self._release(rec)
+            return
+        heapq.heappush(self.buffer, (ts, offset, rec))
+        buf = self.buffer
+        while buf and buf[0][0] <= watermark:
+            self._release(heapq.heappop(buf)[2])
+        self._fire_timers(watermark)
+
+    def _late(self, spec: StreamSpec, event: dict) -> None:
+        self.counters["late"] += 1
+        self.late.append((spec.late_to, event))
+
+    def _release(self, rec: tuple) -> None:
+        ts = rec[1]
+        if ts > self.clock:
+            self.clock = ts
+            if self.timers and self.timers[0][0] < ts:
+                self._fire_timers(ts)
+        for runner in self.index.candidates(rec[3], rec[2]):
+            self._run(runner, rec)
+
+    def _run(self, runner: RuleRunner, rec: tuple) -> None:
+        key = runner.key(rec[2]) if runner.key is not None else None
+        matcher = runner.matcher
+        if runner.single:
+            if matcher.can_start(rec):
+                self._emit(runner, key, RawMatch((0, rec, None, 0), False, rec[1]))
+            return
+        states = runner.states
+        ks = states.get(key)
+        if ks is None:
+            if not matcher.can_start(rec):
+                return  # idle key, event cannot start a match: nothing to keep
+            ks = KeyState()
+            states[key] = ks
+            if len(states) > self.limits.max_keys_per_rule:
+                self._evict_oldest(runner)
+        raw: list[RawMatch] = []
+        matcher.on_event(ks, rec, raw)
+        for m in raw:
+            self._emit(runner, key, m)
+        self._settle(runner, key, ks)
+
+    def _settle(self, runner: RuleRunner, key: Any, ks: KeyState) -> None:
+        """After a key changed: free it when empty, else make sure a timer covers it."""
+        if not ks.groups:
+            del runner.states[key]
+            runner.scheduled.pop(key, None)
+            return
+        d = runner.matcher.earliest_deadline(ks)
+        if d is not None and runner.scheduled.get(key) != d:
+            runner.scheduled[key] = d
+            self.timer_seq += 1
+            heapq.heappush(self.timers, (d, self.timer_seq, runner.stmt.name, key))
+
+    def _evict_oldest(self, runner: RuleRunner) -> None:
+        """Over the key limit: drop the least recently opened key's partial matches."""
+        oldest = next(iter(runner.states))
+        ks = runner.states.pop(oldest)
+        runner.matcher.dropped += sum(len(g.threads) for g in ks.groups)
+        runner.dropped_keys += 1
+
+    def _fire_timers(self, now: int) -> None:
+        timers = self.timers
+        while timers and timers[0][0] < now:
+            when, _, name, key = heapq.heappop(timers)
+            runner = self.runners.get(name)
+            if runner is None:
+                continue
+            ks = runner.states.get(key)
+            if ks is None:
+                continue
+            if runner.scheduled.get(key) == when:
+                del runner.scheduled[key]
+            d = runner.matcher.earliest_deadline(ks)
+            if d is None or d >= now:
+                continue  # stale entry: a newer one covers this key
+            raw: list[RawMatch] = []
+            runner.matcher.advance_time(ks, now, raw)
+            for m in raw:
+                self._emit(runner, key, m)
+            self._settle(runner, key, ks)
+
+    def advance_watermark(self, watermark: int) -> None:
+        """Advance event time without an event (idle partitions, wall-clock advance)."""
+        buf = self.buffer
+        while buf and buf[0][0] <= watermark:
+            self._release(heapq.heappop(buf)[2])
+        if watermark > self.max_ts:
+            self.max_ts = watermark
+        self._fire_timers(watermark)
+
+    def flush(self) -> None:
+        """End of input: release everything, fire due deadlines, complete greedy tails."""
+        buf = self.buffer
+        while buf:
+            self._release(heapq.heappop(buf)[2])
+        if self.max_ts != NO_TIME:
+            self._fire_timers(self.max_ts + 1)
+        for runner in self.runners.values():
+            for key, ks in list(runner.states.items()):
+                raw: list[RawMatch] = []
+                runner.matcher.finish(ks, raw)
+                for m in raw:
+                    self._emit(runner, key, m)
+            runner.states.clear()
+        self.timers.clear()
+
+    # ------------------------------------------------------------- output
+
+    def _emit(self, runner: RuleRunner, key: Any, raw: RawMatch) -> None:
+        stmt = runner.stmt
+        names = runner.var_names
+        binds = bind_list(raw.bind)
+        bindings: dict[str, list[dict]] = {}
+        for var, rec, _ in binds:
+            bindings.setdefault(names[var], []).append(rec[2])
+        offsets = [(names[v], rec[0]) for v, rec, _ in binds]
+        fields: dict[str, Any] = {}
+        if stmt.emit:
+            view = BindView(names, raw.bind)
+            last = binds[-1][1][2] if binds else {}
+            for fname, fn in stmt.emit:
+                fields[fname] = fn(last, view)
+        runner.matches += 1
+        self.out.append(
+            Match(
+                statement=stmt.name,
+                match_id=match_id(stmt.name, stmt.version, self.partition, offsets, raw.timed_out),
+                key=list(key) if isinstance(key, tuple) else key,
+                bindings=bindings,
+                fields=fields,
+                timed_out=raw.timed_out,
+                start_ts=binds[0][1][1] if binds else None,
+                end_ts=raw.ts,
+                offsets=offsets,
+            )
+        )
+
+    def take(self) -> list[Match]:
+        """Return and clear the matches collected so far."""
+        out, self.out = self.out, []
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for the summary and the API: per statement matches, drops, live state."""
+        return {
+            **self.counters,
+            "watermark": None if self.max_ts == NO_TIME else self.max_ts - self.bound,
+            "statements": {
+                name: {
+                    "matches": r.matches,
+                    "live_keys": len(r.states),
+                    "partial_matches": sum(ks.nthreads for ks in r.states.values()),
+                    "limit_drops": r.matcher.dropped,
+                    "evicted_keys": r.dropped_keys,
+                }
+                for name, r in self.runners.items()
+            },
+        }

@@ -1,0 +1,286 @@
+"""Checked statements → immutable runtime plans (`CompiledRule`, `CompiledSearch`, `StreamSpec`).
+
+This is the last place the AST is seen: conditions become closures (`cep.lang.expr`),
+the pattern becomes a `Program` (`cep.nfa.compiler`), key and time attributes become
+getter functions. A SEARCH compiles through the same path as a one-variable RULE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from cep.errors import RuleErrors
+from cep.lang import ast
+from cep.lang.expr import compile_condition, compile_expr
+from cep.nfa.compiler import DEFAULT_MAX_NODES, compile_pattern, pattern_variables
+from cep.nfa.program import Program
+from cep.nfa.runtime import SKIP_PAST_LAST, SKIP_TO_FIRST, SKIP_TO_LAST, SKIP_TO_NEXT
+
+__all__ = [
+    "CompiledRule",
+    "CompiledSearch",
+    "CompiledStatement",
+    "StreamSpec",
+    "compile_script",
+    "compile_text",
+    "path_getter",
+    "time_getter",
+]
+
+_SKIP = {
+    "PAST_LAST": SKIP_PAST_LAST,
+    "TO_NEXT": SKIP_TO_NEXT,
+    "TO_FIRST": SKIP_TO_FIRST,
+    "TO_LAST": SKIP_TO_LAST,
+}
+
+
+def path_getter(path: tuple[str, ...]) -> Callable[[dict], Any]:
+    """Return a function reading a (possibly nested) attribute; missing → None."""
+    if len(path) == 1:
+        name = path[0]
+
+        def get1(ev: dict, _k: str = name) -> Any:
+            return ev.get(_k)
+
+        return get1
+
+    def get(ev: dict, _p: tuple[str, ...] = path) -> Any:
+        cur: Any = ev
+        for part in _p:
+            if not isinstance(cur, dict):
+                return None
+            cur = cur.get(part)
+        return cur
+
+    return get
+
+
+def _to_ms(value: Any) -> int | None:
+    """Event time as epoch ms: numbers are ms, strings are ISO-8601 (naive = UTC)."""
+    t = type(value)
+    if t is int:
+        return value
+    if t is float:
+        return int(value)
+    if t is str:
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if dt.tzinfo is None:
+            return int(dt.replace(tzinfo=_UTC).timestamp() * 1000)
+        return int(dt.timestamp() * 1000)
+    return None
+
+
+from datetime import timezone as _tz  # noqa: E402
+
+_UTC = _tz.utc
+
+
+def time_getter(path: tuple[str, ...]) -> Callable[[dict], int | None]:
+    """Return a function reading the event time in epoch ms (None if missing or unreadable)."""
+    get = path_getter(path)
+
+    def event_time(ev: dict, _get: Callable = get, _conv: Callable = _to_ms) -> int | None:
+        v = _get(ev)
+        if type(v) is int:
+            return v
+        return _conv(v)
+
+    return event_time
+
+
+class StreamSpec:
+    """What the engine knows of a stream: key, time attribute, watermark bound, late target."""
+
+    __slots__ = ("key", "key_path", "late_to", "name", "time", "time_path", "watermark_ms")
+
+    def __init__(
+        self,
+        name: str,
+        key_path: tuple[str, ...] | None = None,
+        time_path: tuple[str, ...] = ("ts",),
+        watermark_ms: int = 0,
+        late_to: str | None = None,
+    ) -> None:
+        self.name = name
+        self.key_path = key_path
+        self.key = path_getter(key_path) if key_path else None
+        self.time_path = time_path
+        self.time = time_getter(time_path)
+        self.watermark_ms = watermark_ms
+        self.late_to = late_to
+
+    @classmethod
+    def from_ast(cls, s: ast.StreamStmt) -> StreamSpec:
+        """Build from a STREAM declaration."""
+        return cls(s.name, s.key, s.time or ("ts",), s.watermark_ms or 0, s.late_to)
+
+
+class CompiledRule:
+    """A RULE ready to run: program, partitioning, time bound, skip mode, emit and actions."""
+
+    __slots__ = (
+        "actions",
+        "emit",
+        "key",
+        "key_paths",
+        "max_threads",
+        "name",
+        "program",
+        "skip_mode",
+        "skip_var",
+        "streams",
+        "text",
+        "timeout_emit",
+        "version",
+        "within",
+    )
+    kind = "rule"
+
+    def __init__(self, **kw: Any) -> None:
+        for k, v in kw.items():
+            setattr(self, k, v)
+
+
+class CompiledSearch(CompiledRule):
+    """A SEARCH: a one-variable rule with no partition state."""
+
+    __slots__ = ()
+    kind = "search"
+
+
+CompiledStatement = CompiledRule
+
+
+def _emit_fns(
+    items: tuple[ast.EmitItem, ...], variables: frozenset[str]
+) -> tuple[tuple[str, Callable], ...]:
+    out = []
+    for i, item in enumerate(items):
+        ce = compile_expr(item.expr, variables, None)
+        if item.alias:
+            name = item.alias
+        elif isinstance(item.expr, ast.Name):
+            name = item.expr.parts[-1]
+        else:
+            name = f"expr{i}"
+        out.append((name, ce.fn))
+    return tuple(out)
+
+
+def _key_fn(paths: tuple[tuple[str, ...], ...]) -> Callable[[dict], Any] | None:
+    if not paths:
+        return None
+    if len(paths) == 1:
+        return path_getter(paths[0])
+    getters = tuple(path_getter(p) for p in paths)
+
+    def key(ev: dict, _g: tuple = getters) -> Any:
+        return tuple(g(ev) for g in _g)
+
+    return key
+
+
+def compile_rule(
+    stmt: ast.RuleStmt, version: int = 1, max_threads: int = 1000, max_nodes: int = DEFAULT_MAX_NODES
+) -> CompiledRule:
+    """Compile a checked RULE."""
+    var_order = pattern_variables(stmt.pattern)
+    for d in stmt.defines:
+        if d.var not in var_order:
+            var_order.append(d.var)
+    variables = frozenset(var_order)
+    aliases = {s.alias: s.stream for s in stmt.sources if s.alias}
+    conditions: dict[str, tuple[Callable | None, bool, str | None, str]] = {}
+    for d in stmt.defines:
+        stream = aliases.get(d.stream, d.stream) if d.stream else None
+        if d.condition is None:
+            conditions[d.var] = (None, False, stream, "true")
+            continue
+        ce = compile_condition(d.condition, variables, d.var)
+        conditions[d.var] = (ce.fn, ce.uses_bindings, stream, ce.source)
+    program: Program = compile_pattern(stmt.pattern, var_order, conditions, max_nodes)
+    am = stmt.after_match
+    return CompiledRule(
+        name=stmt.name,
+        version=version,
+        streams=tuple(s.stream for s in stmt.sources),
+        program=program,
+        key_paths=stmt.partition_by,
+        key=_key_fn(stmt.partition_by),
+        within=stmt.within_ms,
+        timeout_emit=stmt.on_timeout_emit,
+        skip_mode=_SKIP[am.mode],
+        skip_var=var_order.index(am.var) if am.var in var_order else -1,
+        emit=_emit_fns(stmt.emit, variables),
+        actions=stmt.actions,
+        max_threads=max_threads,
+        text=None,
+    )
+
+
+def compile_search(stmt: ast.SearchStmt, version: int = 1) -> CompiledSearch:
+    """Compile a SEARCH into the one-state form of a rule."""
+    var = "event"
+    ce = compile_condition(stmt.where, frozenset(), None)
+    conditions = {var: (ce.fn if stmt.where is not None else None, False, None, ce.source)}
+    program = compile_pattern(ast.PVar(var), [var], conditions)
+    return CompiledSearch(
+        name=stmt.name,
+        version=version,
+        streams=(stmt.stream,),
+        program=program,
+        key_paths=(),
+        key=None,
+        within=None,
+        timeout_emit=False,
+        skip_mode=SKIP_PAST_LAST,
+        skip_var=-1,
+        emit=_emit_fns(stmt.emit, frozenset()),
+        actions=stmt.actions,
+        max_threads=1,
+        text=None,
+    )
+
+
+def compile_script(
+    script: ast.Script, source: str = "", streams: dict[str, ast.StreamStmt] | None = None
+) -> tuple[list[CompiledRule], dict[str, StreamSpec]]:
+    """Check and compile every statement; raises RuleErrors listing all problems."""
+    from cep.lang.checker import check
+
+    errors = check(script, source, streams=streams) if streams is not None else check(script, source)
+    if errors:
+        raise RuleErrors(errors)
+    specs = {name: StreamSpec.from_ast(s) for name, s in (streams or {}).items()}
+    out: list[CompiledRule] = []
+    for stmt in script.statements:
+        if isinstance(stmt, ast.StreamStmt):
+            specs[stmt.name] = StreamSpec.from_ast(stmt)
+        elif isinstance(stmt, ast.RuleStmt):
+            out.append(compile_rule(stmt))
+        elif isinstance(stmt, ast.SearchStmt):
+            out.append(compile_search(stmt))
+    return out, specs
+
+
+def compile_text(
+    text: str, source_name: str = ""
+) -> tuple[list[CompiledRule], dict[str, StreamSpec]]:
+    """Parse, check and compile rule text in one call (collects every error)."""
+    from cep.lang.parser import parse_collect
+
+    script, errors = parse_collect(text, source_name)
+    if errors:
+        raise RuleErrors(errors)
+    return compile_script(script, text)
+
+
+def statements_of(items: Iterable[CompiledRule]) -> dict[str, CompiledRule]:
+    """Index compiled statements by name."""
+    return {s.name: s for s in items}
