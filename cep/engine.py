@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+
+import orjson
 from collections.abc import Iterable
 from typing import Any
 
 from cep.index.plain import PlainIndex, StatementIndex
 from cep.lang.compiler import CompiledRule, StreamSpec
-from cep.nfa.runtime import BindView, KeyState, Matcher, RawMatch, bind_list
+from cep.nfa.runtime import BindView, Group, KeyState, Matcher, RawMatch, bind_list
 
-__all__ = ["Engine", "Limits", "Match", "match_id"]
+__all__ = ["SNAPSHOT_FORMAT", "Engine", "Limits", "Match", "match_id"]
 
 NO_TIME = -(2**62)
+SNAPSHOT_FORMAT = 1
 
 
 class Limits:
@@ -341,3 +344,91 @@ class Engine:
                 for name, r in self.runners.items()
             },
         }
+
+    # ------------------------------------------------------------- checkpoints
+
+    def snapshot(self) -> bytes:
+        """Serialise all runtime state (JSON bytes, never pickle) for a checkpoint.
+
+        Events bound by partial matches are stored once, by offset; a statement's state is
+        tagged with its version so a replaced statement never inherits old state.
+        """
+        events: dict[str, list] = {}
+
+        def ref(rec: tuple) -> int:
+            events.setdefault(str(rec[0]), [rec[1], rec[3], rec[2]])
+            return rec[0]
+
+        def binds(b: Any) -> list | None:
+            if b is None:
+                return None
+            return [[v, ref(rec), pos] for v, rec, pos in bind_list(b)]
+
+        stmts = {}
+        for name, r in self.runners.items():
+            keys = []
+            for key, ks in r.states.items():
+                groups = [
+                    [g.start_pos, g.start_ts, binds(g.cand), [[n, binds(b), bl] for n, b, bl in g.threads]]
+                    for g in ks.groups
+                ]
+                keys.append([key, ks.pos, ks.next_start, groups])
+            stmts[name] = {
+                "version": r.stmt.version,
+                "matches": r.matches,
+                "dropped": r.matcher.dropped,
+                "evicted_keys": r.dropped_keys,
+                "keys": keys,
+            }
+        state = {
+            "format": SNAPSHOT_FORMAT,
+            "partition": self.partition,
+            "max_ts": self.max_ts,
+            "clock": self.clock,
+            "counters": self.counters,
+            "buffer": [[ref(rec)] for _, _, rec in self.buffer],
+            "statements": stmts,
+            "events": events,
+        }
+        return orjson.dumps(state)
+
+    def restore(self, data: bytes) -> None:
+        """Load a snapshot taken by `snapshot` (statements must already be registered)."""
+        state = orjson.loads(data)
+        if state.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"unsupported snapshot format {state.get('format')!r}")
+        recs = {int(k): (int(k), v[0], v[2], v[1]) for k, v in state["events"].items()}
+
+        def unbind(lst: list | None) -> Any:
+            b = None
+            for v, off, pos in lst or ():
+                b = (v, recs[off], b, pos)
+            return b
+
+        self.max_ts = state["max_ts"]
+        self.clock = state["clock"]
+        self.counters = dict(state["counters"])
+        self.buffer = [(recs[o][1], o, recs[o]) for (o,) in state["buffer"]]
+        heapq.heapify(self.buffer)
+        self.timers = []
+        for name, st in state["statements"].items():
+            r = self.runners.get(name)
+            if r is None or r.stmt.version != st["version"]:
+                continue  # removed or replaced: its old state is dropped, never migrated
+            r.matches = st["matches"]
+            r.matcher.dropped = st["dropped"]
+            r.dropped_keys = st["evicted_keys"]
+            r.states.clear()
+            r.scheduled.clear()
+            for key, pos, next_start, groups in st["keys"]:
+                if isinstance(key, list):
+                    key = tuple(key)
+                ks = KeyState()
+                ks.pos = pos
+                ks.next_start = next_start
+                for start_pos, start_ts, cand, threads in groups:
+                    g = Group(start_pos, start_ts, [(n, unbind(b), bl) for n, b, bl in threads], unbind(cand))
+                    ks.groups.append(g)
+                    ks.nthreads += len(g.threads)
+                r.states[key] = ks
+                self._settle(r, key, ks)

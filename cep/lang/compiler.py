@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from cep.errors import RuleErrors
 from cep.lang import ast
 from cep.lang.expr import compile_condition, compile_expr
@@ -173,15 +175,27 @@ def _emit_fns(
     return tuple(out)
 
 
+def _hashable(v: Any) -> Any:
+    """Partition keys must be hashable: lists and objects are keyed by their JSON text."""
+    return orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()
+
+
 def _key_fn(paths: tuple[tuple[str, ...], ...]) -> Callable[[dict], Any] | None:
     if not paths:
         return None
     if len(paths) == 1:
-        return path_getter(paths[0])
+        get = path_getter(paths[0])
+
+        def key1(ev: dict, _get: Callable = get, _h: Callable = _hashable) -> Any:
+            v = _get(ev)
+            t = type(v)
+            return _h(v) if t is list or t is dict else v
+
+        return key1
     getters = tuple(path_getter(p) for p in paths)
 
-    def key(ev: dict, _g: tuple = getters) -> Any:
-        return tuple(g(ev) for g in _g)
+    def key(ev: dict, _g: tuple = getters, _h: Callable = _hashable) -> Any:
+        return tuple(_h(v) if type(v) in (list, dict) else v for v in (g(ev) for g in _g))
 
     return key
 

@@ -148,6 +148,7 @@ class Matcher:
         "var_names",
         "within",
         "dropped",
+        "can_start",
     )
 
     def __init__(
@@ -159,6 +160,8 @@ class Matcher:
         timeout_emit: bool = False,
         max_threads: int = 1000,
     ) -> None:
+        if any(program.kinds[n] != CONSUME for n in program.start):
+            raise ValueError("a pattern must consume an event before it can match or wait")
         self.program = program
         self.kinds = program.kinds
         self.node_vars = program.node_vars
@@ -175,6 +178,7 @@ class Matcher:
         self.timeout_emit = timeout_emit
         self.max_threads = max_threads
         self.dropped = 0  # partial matches dropped by the per-key limit
+        self.can_start = self._start_test()
 
     # ------------------------------------------------------------------ conditions
 
@@ -189,11 +193,28 @@ class Matcher:
             return fn(rec[2], BindView(self.var_names, (var, rec, bind)))
         return fn(rec[2], None)
 
-    def can_start(self, rec: EvRec) -> bool:
-        """Does any start node accept this event (so a new group would open)?"""
+    def _start_test(self) -> Any:
+        """Build the cheapest exact test for "would this event open a group?"."""
+        start_vars = tuple(dict.fromkeys(self.node_vars[n] for n in self.start))
+        specs = [self.conds[v] for v in start_vars]
+        if all(not uses and stream is None for _, uses, stream in specs):
+            fns = tuple(fn for fn, _, _ in specs)
+            if any(fn is None for fn in fns):
+                return lambda rec: True
+            if len(fns) == 1:
+                fn = fns[0]
+                return lambda rec, _fn=fn: _fn(rec[2], None)
+
+            def any_of(rec: EvRec, _fns: tuple = fns) -> bool:
+                ev = rec[2]
+                for fn in _fns:
+                    if fn(ev, None):
+                        return True
+                return False
+
+            return any_of
         test = self.test
-        node_vars = self.node_vars
-        return any(test(node_vars[n], rec, None) for n in self.start)
+        return lambda rec: any(test(v, rec, None) for v in start_vars)
 
     # ------------------------------------------------------------------ stepping
 

@@ -1,0 +1,292 @@
+"""`cep` command line: check, explain, replay, bench (argparse, one function per command)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from cep.errors import RuleError, RuleErrors
+from cep.lang import ast
+
+__all__ = ["main"]
+
+
+def rule_files(paths: Sequence[str]) -> list[Path]:
+    """Expand files and directories (recursively, `*.cep`) in a stable order."""
+    out: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            out.extend(sorted(path.rglob("*.cep")))
+        elif path.exists():
+            out.append(path)
+        else:
+            raise FileNotFoundError(f"no such file or directory: {p}")
+    return out
+
+
+class LoadedRules:
+    """Statements of several files, parsed and checked together (streams shared)."""
+
+    def __init__(self) -> None:
+        self.scripts: list[tuple[Path, str, ast.Script]] = []
+        self.errors: list[RuleError] = []
+        self.streams: dict[str, ast.StreamStmt] = {}
+
+
+def load_rules(paths: Sequence[str]) -> LoadedRules:
+    """Parse every file, collect STREAM declarations, check each file; never raises RuleError."""
+    from cep.lang.checker import check
+    from cep.lang.parser import parse_collect
+
+    loaded = LoadedRules()
+    for f in rule_files(paths):
+        text = f.read_text(encoding="utf-8")
+        script, errors = parse_collect(text, str(f))
+        loaded.errors.extend(errors)
+        loaded.scripts.append((f, text, script))
+        for s in script.statements:
+            if isinstance(s, ast.StreamStmt):
+                loaded.streams[s.name] = s
+    for f, text, script in loaded.scripts:
+        others = {k: v for k, v in loaded.streams.items() if not any(s is v for s in script.statements)}
+        for e in check(script, text, streams=others):
+            e.source_name = e.source_name or str(f)
+            loaded.errors.append(e)
+    names: dict[str, Path] = {}
+    for f, _, script in loaded.scripts:
+        for s in script.statements:
+            if isinstance(s, ast.StreamStmt):
+                continue
+            if s.name in names and names[s.name] != f:
+                loaded.errors.append(
+                    RuleError(s.span.line, s.span.column, f"statement {s.name!r} is also defined in {names[s.name]}", source_name=str(f))
+                )
+            names[s.name] = f
+    return loaded
+
+
+def compile_loaded(loaded: LoadedRules) -> tuple[list[Any], dict[str, Any]]:
+    """Compile checked statements into runtime plans."""
+    from cep.lang.compiler import StreamSpec, compile_rule, compile_search
+
+    specs = {name: StreamSpec.from_ast(s) for name, s in loaded.streams.items()}
+    stmts: list[Any] = []
+    for _, _, script in loaded.scripts:
+        for s in script.statements:
+            if isinstance(s, ast.RuleStmt):
+                stmts.append(compile_rule(s))
+            elif isinstance(s, ast.SearchStmt):
+                stmts.append(compile_search(s))
+    return stmts, specs
+
+
+def _print_errors(errors: list[RuleError], err: TextIO) -> None:
+    for e in RuleErrors(errors).errors:
+        print(str(e), file=err)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Compile rule files; print every error with file:line:column and a caret."""
+    loaded = load_rules(args.files)
+    if loaded.errors:
+        _print_errors(loaded.errors, sys.stderr)
+        print(f"{len(loaded.errors)} error(s)", file=sys.stderr)
+        return 1
+    n = sum(1 for _, _, s in loaded.scripts for st in s.statements if not isinstance(st, ast.StreamStmt))
+    stmts, _ = compile_loaded(loaded)  # compiling may still hit limits
+    print(f"ok: {n} statement(s), {len(loaded.streams)} stream(s) in {len(loaded.scripts)} file(s)")
+    return 0 if len(stmts) == n else 1
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Print the NFA of one or all statements (states, edges, predicates)."""
+    from cep.nfa.graph import START, to_networkx
+
+    loaded = load_rules(args.files)
+    if loaded.errors:
+        _print_errors(loaded.errors, sys.stderr)
+        return 1
+    stmts, _ = compile_loaded(loaded)
+    if args.name:
+        stmts = [s for s in stmts if s.name == args.name]
+        if not stmts:
+            print(f"no statement named {args.name!r}", file=sys.stderr)
+            return 1
+    docs = []
+    for s in stmts:
+        g = to_networkx(s.program)
+        doc = {
+            "statement": s.name,
+            "kind": s.kind,
+            "streams": list(s.streams),
+            "partition_by": [".".join(p) for p in s.key_paths],
+            "within_ms": s.within,
+            "variables": [{"name": v.name, "stream": v.stream, "condition": v.source} for v in s.program.vars],
+            "states": s.program.describe(),
+            "edges": [
+                {"from": a, "to": b, **{k: v for k, v in d.items() if v not in (None, [])}}
+                for a, b, d in g.edges(data=True)
+            ],
+        }
+        docs.append(doc)
+    if args.json:
+        sys.stdout.write(orjson.dumps(docs if len(docs) != 1 else docs[0], option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    for doc in docs:
+        print(f"{doc['kind'].upper()} {doc['statement']}  streams={','.join(doc['streams'])}"
+              f"  partition_by={','.join(doc['partition_by']) or '-'}  within={doc['within_ms']}ms")
+        for v in doc["variables"]:
+            where = f" FROM {v['stream']}" if v["stream"] else ""
+            print(f"  var {v['name']}{where}: {v['condition']}")
+        for st in doc["states"]:
+            flag = " (start)" if st["start"] else ""
+            print(f"  state {st['id']}: {st['kind']}{flag}")
+        for e in doc["edges"]:
+            src = START if e["from"] == START else f"s{e['from']}"
+            label = e.get("var") or "ε"
+            extra = f" [{e['mode']}]" if e.get("mode") not in ("strict", "epsilon") else ""
+            forbid = f" forbid {','.join(e['forbid'])}" if e.get("forbid") else ""
+            print(f"  {src} --{label}{extra}{forbid}--> s{e['to']}")
+    return 0
+
+
+def read_events(path: str, err: TextIO) -> Iterator[tuple[int, dict | None, str]]:
+    """Yield (line number, event or None, error) for a JSON-lines file; bad lines are reported."""
+    stream: Any = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+    with stream:
+        for n, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            try:
+                ev = orjson.loads(line)
+            except orjson.JSONDecodeError as e:
+                yield n, None, f"invalid JSON: {e}"
+                continue
+            if not isinstance(ev, dict):
+                yield n, None, f"an event must be a JSON object, not {type(ev).__name__}"
+                continue
+            yield n, ev, ""
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Backtest rules over recorded events; one JSON line per match, summary on stderr."""
+    from tqdm import tqdm
+
+    from cep.engine import Engine, Limits
+
+    loaded = load_rules(args.rules)
+    if loaded.errors:
+        _print_errors(loaded.errors, sys.stderr)
+        return 1
+    stmts, specs = compile_loaded(loaded)
+    engine = Engine(stmts, specs, Limits(max_threads_per_key=args.max_partial_matches))
+    out: Any = open(args.out, "wb") if args.out else sys.stdout.buffer  # noqa: SIM115
+    bad = 0
+    no_stream = 0
+    dumps = orjson.dumps
+    try:
+        progress = tqdm(read_events(args.events, sys.stderr), unit=" events", file=sys.stderr,
+                        disable=None if not args.progress else False, mininterval=0.5)
+        for offset, (line, ev, error) in enumerate(progress):
+            if ev is None:
+                bad += 1
+                print(f"{args.events}:{line}: {error}", file=sys.stderr)
+                continue
+            stream = args.stream or ev.get(args.stream_field)
+            if not isinstance(stream, str):
+                no_stream += 1
+                print(f"{args.events}:{line}: event has no '{args.stream_field}' (use --stream)", file=sys.stderr)
+                continue
+            engine.process(ev, line - 1, stream)
+            if engine.out:
+                for m in engine.take():
+                    out.write(dumps(m.to_dict()) + b"\n")
+        engine.flush()
+        for m in engine.take():
+            out.write(dumps(m.to_dict()) + b"\n")
+    finally:
+        if args.out:
+            out.close()
+        else:
+            out.flush()
+    stats = engine.stats()
+    summary = {
+        "events": stats["events"],
+        "bad_lines": bad,
+        "events_without_stream": no_stream,
+        "late_events": stats["late"],
+        "events_without_time": stats["bad_time"],
+        "matches": {k: v["matches"] for k, v in stats["statements"].items()},
+        "limit_drops": {k: v["limit_drops"] for k, v in stats["statements"].items() if v["limit_drops"]},
+    }
+    print(orjson.dumps({"summary": summary}).decode(), file=sys.stderr)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run the benchmark suite and write a JSON results file."""
+    from cep.bench.run import run_bench
+
+    return run_bench(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    p = argparse.ArgumentParser(prog="cep", description="complex event processing rule engine")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("check", help="compile rule files and report every error")
+    c.add_argument("files", nargs="+", help="rule files or directories (*.cep)")
+    c.set_defaults(func=cmd_check)
+
+    e = sub.add_parser("explain", help="print the NFA of a statement")
+    e.add_argument("files", nargs="+", help="rule files or directories; the last argument may be a statement name")
+    e.add_argument("--name", help="statement to explain (default: all)")
+    e.add_argument("--json", action="store_true", help="machine-readable output")
+    e.set_defaults(func=cmd_explain)
+
+    r = sub.add_parser("replay", help="backtest rules on recorded events (JSON lines)")
+    r.add_argument("--rules", nargs="+", required=True, help="rule files or directories")
+    r.add_argument("--events", required=True, help="JSON-lines file of events ('-' for stdin)")
+    r.add_argument("--stream", help="stream of every event (default: each event's stream field)")
+    r.add_argument("--stream-field", default="stream", help="attribute naming an event's stream")
+    r.add_argument("--out", help="write matches here instead of stdout")
+    r.add_argument("--max-partial-matches", type=int, default=1000, help="per key and statement")
+    r.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
+    r.set_defaults(func=cmd_replay)
+
+    b = sub.add_parser("bench", help="benchmarks; results written to a JSON file")
+    b.add_argument("suite", choices=["patterns"], help="which benchmark suite")
+    b.add_argument("--events", type=int, default=1_000_000, help="P1 events")
+    b.add_argument("--cards", type=int, default=100_000, help="P1 distinct cards")
+    b.add_argument("--mix-rules", type=int, default=1000, help="rules in the fraud mix")
+    b.add_argument("--mix-events", type=int, default=20_000, help="events for the fraud mix")
+    b.add_argument("--searches", type=int, default=10_000, help="SEARCH statements to compile")
+    b.add_argument("--out", default="bench-results.json", help="results file")
+    b.add_argument("--seed", type=int, default=7)
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `cep` console script."""
+    args = build_parser().parse_args(argv)
+    if args.command == "explain" and args.name is None and len(args.files) > 1 and not Path(args.files[-1]).exists():
+        args.name = args.files.pop()
+    try:
+        return int(args.func(args))
+    except FileNotFoundError as e:
+        print(f"cep: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
