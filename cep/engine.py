@@ -46,12 +46,18 @@ class Limits:
         self.max_keys_per_rule = max_keys_per_rule
 
 
-def match_id(statement: str, version: int, partition: int, binds: Iterable[tuple[str, int]], timed_out: bool = False) -> str:
-    """Deterministic id from statement, version, partition and the bound events' offsets."""
+def match_id(
+    statement: str,
+    version: int,
+    partition: int,
+    binds: Iterable[tuple[str, str, int]],
+    timed_out: bool = False,
+) -> str:
+    """Deterministic id from statement, version, partition and the bound (var, stream, offset)s."""
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{statement}\x1f{version}\x1f{partition}\x1f{int(timed_out)}".encode())
-    for var, off in binds:
-        h.update(f"\x1e{var}\x1f{off}".encode())
+    for var, stream, off in binds:
+        h.update(f"\x1e{var}\x1f{stream}\x1f{off}".encode())
     return h.hexdigest()
 
 
@@ -127,7 +133,8 @@ class Engine:
         self.runners: dict[str, RuleRunner] = {}
         self.out: list[Match] = []
         self.late: list[tuple[str | None, dict]] = []  # (target stream or None, event)
-        self.counters: dict[str, int] = {"events": 0, "late": 0, "bad_time": 0}
+        self.counters: dict[str, int] = {"late": 0, "bad_time": 0}
+        self.n_events = 0
         self.max_ts = NO_TIME
         self.clock = NO_TIME  # time of the last released event
         self.bound = 0
@@ -168,25 +175,36 @@ class Engine:
 
     def process(self, event: dict, offset: int, stream: str) -> None:
         """Accept one event of `stream` at log `offset`; matches appear in `self.out`."""
-        self.counters["events"] += 1
-        spec = self.streams.get(stream) or self.spec(stream)
+        self.n_events += 1
+        spec = self.streams.get(stream)
+        if spec is None:
+            spec = self.spec(stream)
         ts = spec.time(event)
         if ts is None:
             # no readable event time: it happens "now" in event time, and we say so
             self.counters["bad_time"] += 1
             ts = self.max_ts if self.max_ts != NO_TIME else 0
-        rec = (offset, ts, event, stream)
-        bound = self.bound
+        if not self.bound and not self.buffer:
+            # in-order fast path: nothing to reorder, release at once
+            if ts < self.clock:
+                self._late(spec, event)
+                return
+            if ts > self.clock:
+                self.clock = self.max_ts = ts
+                if self.timers and self.timers[0][0] < ts:
+                    self._fire_timers(ts)
+            rec = (offset, ts, event, stream)
+            run = self._run
+            for runner in self.index.candidates(stream, event):
+                run(runner, rec)
+            return
         if ts > self.max_ts:
             self.max_ts = ts
-        watermark = self.max_ts - bound
+        watermark = self.max_ts - self.bound
         if ts < self.clock or ts < watermark:
             self._late(spec, event)
             return
-        if not bound and not self.buffer:
-            self._release(rec)
-            return
-        heapq.heappush(self.buffer, (ts, offset, rec))
+        heapq.heappush(self.buffer, (ts, offset, (offset, ts, event, stream)))
         buf = self.buffer
         while buf and buf[0][0] <= watermark:
             self._release(heapq.heappop(buf)[2])
@@ -206,7 +224,8 @@ class Engine:
             self._run(runner, rec)
 
     def _run(self, runner: RuleRunner, rec: tuple) -> None:
-        key = runner.key(rec[2]) if runner.key is not None else None
+        keyfn = runner.key
+        key = keyfn(rec[2]) if keyfn is not None else None
         matcher = runner.matcher
         if runner.single:
             if matcher.can_start(rec):
@@ -215,8 +234,11 @@ class Engine:
         states = runner.states
         ks = states.get(key)
         if ks is None:
-            if not matcher.can_start(rec):
-                return  # idle key, event cannot start a match: nothing to keep
+            if matcher.start_by_event:
+                if not matcher.start_fn(rec[2], None):
+                    return  # idle key, event cannot start a match: nothing to keep
+            elif not matcher.start_fn(rec):
+                return
             ks = KeyState()
             states[key] = ks
             if len(states) > self.limits.max_keys_per_rule:
@@ -312,7 +334,13 @@ class Engine:
         self.out.append(
             Match(
                 statement=stmt.name,
-                match_id=match_id(stmt.name, stmt.version, self.partition, offsets, raw.timed_out),
+                match_id=match_id(
+                    stmt.name,
+                    stmt.version,
+                    self.partition,
+                    [(names[v], rec[3], rec[0]) for v, rec, _ in binds],
+                    raw.timed_out,
+                ),
                 key=list(key) if isinstance(key, tuple) else key,
                 bindings=bindings,
                 fields=fields,
@@ -328,9 +356,15 @@ class Engine:
         out, self.out = self.out, []
         return out
 
+    def take_late(self) -> list[tuple[str | None, dict]]:
+        """Return and clear late events as (LATE EVENTS TO stream or None, event)."""
+        out, self.late = self.late, []
+        return out
+
     def stats(self) -> dict[str, Any]:
         """Counters for the summary and the API: per statement matches, drops, live state."""
         return {
+            "events": self.n_events,
             **self.counters,
             "watermark": None if self.max_ts == NO_TIME else self.max_ts - self.bound,
             "statements": {
@@ -385,7 +419,7 @@ class Engine:
             "partition": self.partition,
             "max_ts": self.max_ts,
             "clock": self.clock,
-            "counters": self.counters,
+            "counters": {**self.counters, "events": self.n_events},
             "buffer": [[ref(rec)] for _, _, rec in self.buffer],
             "statements": stmts,
             "events": events,
@@ -408,6 +442,7 @@ class Engine:
         self.max_ts = state["max_ts"]
         self.clock = state["clock"]
         self.counters = dict(state["counters"])
+        self.n_events = self.counters.pop("events", 0)
         self.buffer = [(recs[o][1], o, recs[o]) for (o,) in state["buffer"]]
         heapq.heapify(self.buffer)
         self.timers = []

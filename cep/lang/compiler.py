@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-import orjson
+import json
 
 from cep.errors import RuleErrors
 from cep.lang import ast
@@ -60,13 +60,16 @@ def path_getter(path: tuple[str, ...]) -> Callable[[dict], Any]:
     return get
 
 
+_MAX_TS = 2**53  # event times beyond this are not times (and would not survive JSON)
+
+
 def _to_ms(value: Any) -> int | None:
     """Event time as epoch ms: numbers are ms, strings are ISO-8601 (naive = UTC)."""
     t = type(value)
     if t is int:
-        return value
+        return value if -_MAX_TS < value < _MAX_TS else None
     if t is float:
-        return int(value)
+        return int(value) if -_MAX_TS < value < _MAX_TS else None  # also refuses inf/nan
     if t is str:
         try:
             dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -85,13 +88,18 @@ _UTC = _tz.utc
 
 def time_getter(path: tuple[str, ...]) -> Callable[[dict], int | None]:
     """Return a function reading the event time in epoch ms (None if missing or unreadable)."""
+    if len(path) == 1:
+
+        def event_time1(ev: dict, _k: str = path[0], _conv: Callable = _to_ms) -> int | None:
+            v = ev.get(_k)
+            return v if type(v) is int and -_MAX_TS < v < _MAX_TS else _conv(v)
+
+        return event_time1
     get = path_getter(path)
 
     def event_time(ev: dict, _get: Callable = get, _conv: Callable = _to_ms) -> int | None:
         v = _get(ev)
-        if type(v) is int:
-            return v
-        return _conv(v)
+        return v if type(v) is int and -_MAX_TS < v < _MAX_TS else _conv(v)
 
     return event_time
 
@@ -177,21 +185,29 @@ def _emit_fns(
 
 def _hashable(v: Any) -> Any:
     """Partition keys must be hashable: lists and objects are keyed by their JSON text."""
-    return orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()
+    return json.dumps(v, sort_keys=True, default=repr)
 
 
 def _key_fn(paths: tuple[tuple[str, ...], ...]) -> Callable[[dict], Any] | None:
     if not paths:
         return None
-    if len(paths) == 1:
-        get = path_getter(paths[0])
+    if len(paths) == 1 and len(paths[0]) == 1:
 
-        def key1(ev: dict, _get: Callable = get, _h: Callable = _hashable) -> Any:
-            v = _get(ev)
+        def key1(ev: dict, _k: str = paths[0][0], _h: Callable = _hashable) -> Any:
+            v = ev.get(_k)
             t = type(v)
             return _h(v) if t is list or t is dict else v
 
         return key1
+    if len(paths) == 1:
+        get = path_getter(paths[0])
+
+        def key_path(ev: dict, _get: Callable = get, _h: Callable = _hashable) -> Any:
+            v = _get(ev)
+            t = type(v)
+            return _h(v) if t is list or t is dict else v
+
+        return key_path
     getters = tuple(path_getter(p) for p in paths)
 
     def key(ev: dict, _g: tuple = getters, _h: Callable = _hashable) -> Any:

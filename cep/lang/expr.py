@@ -523,7 +523,7 @@ def _key_num_false(op: str, k: str, c: object) -> Fn:
 
         def f(ev, b, _k=k, _c=c, _t=type, _N=_NUM):
             v = ev.get(_k)
-            return _t(v) in _N and not v < _c
+            return _t(v) in _N and v >= _c
     elif op == "<=":
 
         def f(ev, b, _k=k, _c=c, _t=type, _N=_NUM):

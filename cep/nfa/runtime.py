@@ -148,7 +148,8 @@ class Matcher:
         "var_names",
         "within",
         "dropped",
-        "can_start",
+        "start_by_event",
+        "start_fn",
     )
 
     def __init__(
@@ -178,7 +179,7 @@ class Matcher:
         self.timeout_emit = timeout_emit
         self.max_threads = max_threads
         self.dropped = 0  # partial matches dropped by the per-key limit
-        self.can_start = self._start_test()
+        self.start_fn, self.start_by_event = self._start_test()
 
     # ------------------------------------------------------------------ conditions
 
@@ -194,27 +195,35 @@ class Matcher:
         return fn(rec[2], None)
 
     def _start_test(self) -> Any:
-        """Build the cheapest exact test for "would this event open a group?"."""
+        """Build the cheapest exact test for "would this event open a group?".
+
+        Returns `(fn, by_event)`: with `by_event` the test takes the event dict and bindings
+        (None) directly, like a compiled condition; otherwise it takes the event record.
+        """
         start_vars = tuple(dict.fromkeys(self.node_vars[n] for n in self.start))
         specs = [self.conds[v] for v in start_vars]
         if all(not uses and stream is None for _, uses, stream in specs):
             fns = tuple(fn for fn, _, _ in specs)
             if any(fn is None for fn in fns):
-                return lambda rec: True
+                return (lambda ev, b: True), True
             if len(fns) == 1:
-                fn = fns[0]
-                return lambda rec, _fn=fn: _fn(rec[2], None)
+                return fns[0], True
 
-            def any_of(rec: EvRec, _fns: tuple = fns) -> bool:
-                ev = rec[2]
+            def any_of(ev: dict, b: None, _fns: tuple = fns) -> bool:
                 for fn in _fns:
                     if fn(ev, None):
                         return True
                 return False
 
-            return any_of
+            return any_of, True
         test = self.test
-        return lambda rec: any(test(v, rec, None) for v in start_vars)
+        return (lambda rec: any(test(v, rec, None) for v in start_vars)), False
+
+    def can_start(self, rec: EvRec) -> bool:
+        """Does any start node accept this event (so a new group would open)?"""
+        if self.start_by_event:
+            return bool(self.start_fn(rec[2], None))
+        return bool(self.start_fn(rec))
 
     # ------------------------------------------------------------------ stepping
 

@@ -1,0 +1,1 @@
+"""Contract tests of the log and store backends (memory, SQLite, Redis)."""
