@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from cep import cli_ops
 from cep.errors import RuleError, RuleErrors
 from cep.lang import ast
 
@@ -54,10 +55,17 @@ def load_rules(paths: Sequence[str]) -> LoadedRules:
             if isinstance(s, ast.StreamStmt):
                 loaded.streams[s.name] = s
     for f, text, script in loaded.scripts:
-        others = {k: v for k, v in loaded.streams.items() if not any(s is v for s in script.statements)}
+        others = {
+            k: v for k, v in loaded.streams.items() if not any(s is v for s in script.statements)
+        }
         for e in check(script, text, streams=others):
             e.source_name = e.source_name or str(f)
             loaded.errors.append(e)
+    from cep.lang.depgraph import cycle_errors
+
+    all_statements = [s for _, _, script in loaded.scripts for s in script.statements]
+    defined_in = {s.name: str(f) for f, _, script in loaded.scripts for s in script.statements}
+    loaded.errors.extend(cycle_errors(all_statements, defined_in))
     names: dict[str, Path] = {}
     for f, _, script in loaded.scripts:
         for s in script.statements:
@@ -65,7 +73,12 @@ def load_rules(paths: Sequence[str]) -> LoadedRules:
                 continue
             if s.name in names and names[s.name] != f:
                 loaded.errors.append(
-                    RuleError(s.span.line, s.span.column, f"statement {s.name!r} is also defined in {names[s.name]}", source_name=str(f))
+                    RuleError(
+                        s.span.line,
+                        s.span.column,
+                        f"statement {s.name!r} is also defined in {names[s.name]}",
+                        source_name=str(f),
+                    )
                 )
             names[s.name] = f
     return loaded
@@ -98,7 +111,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         _print_errors(loaded.errors, sys.stderr)
         print(f"{len(loaded.errors)} error(s)", file=sys.stderr)
         return 1
-    n = sum(1 for _, _, s in loaded.scripts for st in s.statements if not isinstance(st, ast.StreamStmt))
+    n = sum(
+        1 for _, _, s in loaded.scripts for st in s.statements if not isinstance(st, ast.StreamStmt)
+    )
     stmts, _ = compile_loaded(loaded)  # compiling may still hit limits
     print(f"ok: {n} statement(s), {len(loaded.streams)} stream(s) in {len(loaded.scripts)} file(s)")
     return 0 if len(stmts) == n else 1
@@ -127,7 +142,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
             "streams": list(s.streams),
             "partition_by": [".".join(p) for p in s.key_paths],
             "within_ms": s.within,
-            "variables": [{"name": v.name, "stream": v.stream, "condition": v.source} for v in s.program.vars],
+            "variables": [
+                {"name": v.name, "stream": v.stream, "condition": v.source} for v in s.program.vars
+            ],
             "states": s.program.describe(),
             "edges": [
                 {"from": a, "to": b, **{k: v for k, v in d.items() if v not in (None, [])}}
@@ -136,11 +153,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
         }
         docs.append(doc)
     if args.json:
-        sys.stdout.write(orjson.dumps(docs if len(docs) != 1 else docs[0], option=orjson.OPT_INDENT_2).decode() + "\n")
+        sys.stdout.write(
+            orjson.dumps(docs if len(docs) != 1 else docs[0], option=orjson.OPT_INDENT_2).decode()
+            + "\n"
+        )
         return 0
     for doc in docs:
-        print(f"{doc['kind'].upper()} {doc['statement']}  streams={','.join(doc['streams'])}"
-              f"  partition_by={','.join(doc['partition_by']) or '-'}  within={doc['within_ms']}ms")
+        print(
+            f"{doc['kind'].upper()} {doc['statement']}  streams={','.join(doc['streams'])}"
+            f"  partition_by={','.join(doc['partition_by']) or '-'}  within={doc['within_ms']}ms"
+        )
         for v in doc["variables"]:
             where = f" FROM {v['stream']}" if v["stream"] else ""
             print(f"  var {v['name']}{where}: {v['condition']}")
@@ -191,9 +213,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     no_stream = 0
     dumps = orjson.dumps
     try:
-        progress = tqdm(read_events(args.events, sys.stderr), unit=" events", file=sys.stderr,
-                        disable=None if not args.progress else False, mininterval=0.5)
-        for offset, (line, ev, error) in enumerate(progress):
+        progress = tqdm(
+            read_events(args.events, sys.stderr),
+            unit=" events",
+            file=sys.stderr,
+            disable=None if not args.progress else False,
+            mininterval=0.5,
+        )
+        for line, ev, error in progress:
             if ev is None:
                 bad += 1
                 print(f"{args.events}:{line}: {error}", file=sys.stderr)
@@ -201,7 +228,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
             stream = args.stream or ev.get(args.stream_field)
             if not isinstance(stream, str):
                 no_stream += 1
-                print(f"{args.events}:{line}: event has no '{args.stream_field}' (use --stream)", file=sys.stderr)
+                print(
+                    f"{args.events}:{line}: event has no '{args.stream_field}' (use --stream)",
+                    file=sys.stderr,
+                )
                 continue
             engine.process(ev, line - 1, stream)
             if engine.out:
@@ -223,7 +253,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         "late_events": stats["late"],
         "events_without_time": stats["bad_time"],
         "matches": {k: v["matches"] for k, v in stats["statements"].items()},
-        "limit_drops": {k: v["limit_drops"] for k, v in stats["statements"].items() if v["limit_drops"]},
+        "limit_drops": {
+            k: v["limit_drops"] for k, v in stats["statements"].items() if v["limit_drops"]
+        },
     }
     print(orjson.dumps({"summary": summary}).decode(), file=sys.stderr)
     return 0
@@ -236,6 +268,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(args)
 
 
+def cmd_bench_log(args: argparse.Namespace) -> int:
+    """Run `cep bench log` and write its results file."""
+    from cep.bench.log import bench_log
+
+    results = bench_log(args, lambda msg: print(msg, file=sys.stderr, flush=True))
+    Path(args.out).write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    print(f"results written to {args.out}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     p = argparse.ArgumentParser(prog="cep", description="complex event processing rule engine")
@@ -246,7 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_check)
 
     e = sub.add_parser("explain", help="print the NFA of a statement")
-    e.add_argument("files", nargs="+", help="rule files or directories; the last argument may be a statement name")
+    e.add_argument(
+        "files",
+        nargs="+",
+        help="rule files or directories; the last argument may be a statement name",
+    )
     e.add_argument("--name", help="statement to explain (default: all)")
     e.add_argument("--json", action="store_true", help="machine-readable output")
     e.set_defaults(func=cmd_explain)
@@ -258,26 +304,42 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--stream-field", default="stream", help="attribute naming an event's stream")
     r.add_argument("--out", help="write matches here instead of stdout")
     r.add_argument("--max-partial-matches", type=int, default=1000, help="per key and statement")
-    r.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
+    r.add_argument(
+        "--progress",
+        action="store_true",
+        help="show the progress bar even when stderr is not a terminal",
+    )
     r.set_defaults(func=cmd_replay)
 
     b = sub.add_parser("bench", help="benchmarks; results written to a JSON file")
-    b.add_argument("suite", choices=["patterns"], help="which benchmark suite")
-    b.add_argument("--events", type=int, default=1_000_000, help="P1 events")
-    b.add_argument("--cards", type=int, default=100_000, help="P1 distinct cards")
-    b.add_argument("--mix-rules", type=int, default=1000, help="rules in the fraud mix")
-    b.add_argument("--mix-events", type=int, default=20_000, help="events for the fraud mix")
-    b.add_argument("--searches", type=int, default=10_000, help="SEARCH statements to compile")
-    b.add_argument("--out", default="bench-results.json", help="results file")
-    b.add_argument("--seed", type=int, default=7)
-    b.set_defaults(func=cmd_bench)
+    suites = b.add_subparsers(dest="suite", required=True)
+    bp = suites.add_parser("patterns", help="pattern engine: P1, fraud mix, SEARCH compile time")
+    bp.add_argument("--events", type=int, default=1_000_000, help="P1 events")
+    bp.add_argument("--cards", type=int, default=100_000, help="P1 distinct cards")
+    bp.add_argument("--mix-rules", type=int, default=1000, help="rules in the fraud mix")
+    bp.add_argument("--mix-events", type=int, default=20_000, help="events for the fraud mix")
+    bp.add_argument("--searches", type=int, default=10_000, help="SEARCH statements to compile")
+    bp.add_argument("--out", default="bench-results.json", help="results file")
+    bp.add_argument("--seed", type=int, default=7)
+    bp.set_defaults(func=cmd_bench)
+    bl = suites.add_parser("log", help="log append/read throughput and checkpoint cost per backend")
+    from cep.bench.log import add_arguments as log_arguments
+
+    log_arguments(bl)
+    bl.set_defaults(func=cmd_bench_log)
+    cli_ops.register(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cep` console script."""
     args = build_parser().parse_args(argv)
-    if args.command == "explain" and args.name is None and len(args.files) > 1 and not Path(args.files[-1]).exists():
+    if (
+        args.command == "explain"
+        and args.name is None
+        and len(args.files) > 1
+        and not Path(args.files[-1]).exists()
+    ):
         args.name = args.files.pop()
     try:
         return int(args.func(args))

@@ -2,7 +2,7 @@
 
 Data flow for one log partition (what a worker, `cep replay` and the benchmark feed):
 
-    event ─▶ reorder buffer (watermark = max event time − bound) ─▶ late? side output
+    event ─▶ reorder buffer (watermark = max event time - bound) ─▶ late? side output
           ─▶ StatementIndex.candidates(stream, event) ─▶ RuleRunner.on_event (per key)
           ─▶ Matcher (cep.nfa.runtime) ─▶ Match (ids, bound events, EMIT fields)
 
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-
-import orjson
 from collections.abc import Iterable
 from typing import Any
+
+import orjson
 
 from cep.index.plain import PlainIndex, StatementIndex
 from cep.lang.compiler import CompiledRule, StreamSpec
@@ -64,7 +64,17 @@ def match_id(
 class Match:
     """A final match (or a timed-out partial one): what actions and replay output receive."""
 
-    __slots__ = ("bindings", "end_ts", "fields", "key", "match_id", "offsets", "start_ts", "statement", "timed_out")
+    __slots__ = (
+        "bindings",
+        "end_ts",
+        "fields",
+        "key",
+        "match_id",
+        "offsets",
+        "start_ts",
+        "statement",
+        "timed_out",
+    )
 
     def __init__(self, **kw: Any) -> None:
         for k, v in kw.items():
@@ -88,8 +98,18 @@ class RuleRunner:
     """One statement's runtime: the Matcher plus the state of every key."""
 
     __slots__ = (
-        "dropped_keys", "key", "limits", "matcher", "matches", "partition", "scheduled",
-        "single", "states", "stmt", "var_names",
+        "dropped_keys",
+        "key",
+        "limits",
+        "matcher",
+        "matches",
+        "partition",
+        "scheduled",
+        "single",
+        "states",
+        "stmt",
+        "var_names",
+        "live_tables",
     )
 
     def __init__(self, stmt: CompiledRule, limits: Limits, partition: int) -> None:
@@ -113,6 +133,7 @@ class RuleRunner:
         p = stmt.program
         self.single = all(p.kinds[s] == 3 for n in p.start for s in p.succ[n])
         self.scheduled: dict[Any, int] = {}  # key -> deadline already in the timer heap
+        self.live_tables: list[dict] = []  # the engine's live-key tables this runner is in
 
 
 class Engine:
@@ -131,6 +152,10 @@ class Engine:
         self.streams: dict[str, StreamSpec] = dict(streams or {})
         self.index: StatementIndex = index or PlainIndex()
         self.runners: dict[str, RuleRunner] = {}
+        # keys with live partial matches, per stream and PARTITION BY, for selective indexes:
+        # such keys must see every event of the stream, whatever the index says
+        self.live: dict[str, list[tuple[Any, dict[Any, dict[RuleRunner, None]]]]] = {}
+        self.live_groups: dict[tuple, tuple[Any, dict]] = {}
         self.out: list[Match] = []
         self.late: list[tuple[str | None, dict]] = []  # (target stream or None, event)
         self.counters: dict[str, int] = {"late": 0, "bad_time": 0}
@@ -153,6 +178,13 @@ class Engine:
         runner = RuleRunner(stmt, self.limits, self.partition)
         self.runners[stmt.name] = runner
         self.index.add(runner)
+        if not self.index.exhaustive and not runner.single:
+            for s in dict.fromkeys(stmt.streams):
+                group = self.live_groups.get((s, stmt.key_paths))
+                if group is None:
+                    group = self.live_groups[(s, stmt.key_paths)] = (stmt.key, {})
+                    self.live.setdefault(s, []).append(group)
+                runner.live_tables.append(group[1])
         for s in stmt.streams:
             spec = self.streams.get(s)
             if spec is not None and spec.watermark_ms > self.bound:
@@ -162,6 +194,8 @@ class Engine:
         """Drop a statement and all its state."""
         runner = self.runners.pop(name, None)
         if runner is not None:
+            for key in list(runner.states):
+                self._close_key(runner, key)
             self.index.remove(runner)
 
     def spec(self, stream: str) -> StreamSpec:
@@ -194,9 +228,12 @@ class Engine:
                 if self.timers and self.timers[0][0] < ts:
                     self._fire_timers(ts)
             rec = (offset, ts, event, stream)
-            run = self._run
-            for runner in self.index.candidates(stream, event):
-                run(runner, rec)
+            if self.index.exhaustive:
+                run = self._run
+                for runner in self.index.candidates(stream, event):
+                    run(runner, rec)
+            else:
+                self._dispatch(rec)
             return
         if ts > self.max_ts:
             self.max_ts = ts
@@ -220,8 +257,52 @@ class Engine:
             self.clock = ts
             if self.timers and self.timers[0][0] < ts:
                 self._fire_timers(ts)
-        for runner in self.index.candidates(rec[3], rec[2]):
-            self._run(runner, rec)
+        self._dispatch(rec)
+
+    def _dispatch(self, rec: tuple) -> None:
+        """Run the statements this event may start (the index) or advance (live keys)."""
+        stream = rec[3]
+        event = rec[2]
+        run = self._run
+        index = self.index
+        if index.exhaustive:
+            for runner in index.candidates(stream, event):
+                run(runner, rec)
+            return
+        seen: set | None = None
+        for keyfn, table in self.live.get(stream, ()):
+            if not table:
+                continue
+            runners = table.get(keyfn(event) if keyfn is not None else None)
+            if runners:
+                if seen is None:
+                    seen = set()
+                for r in list(runners):
+                    if r not in seen:
+                        seen.add(r)
+                        run(r, rec)
+        for r in index.candidates(stream, event):
+            if seen is None or r not in seen:
+                run(r, rec)
+
+    def _open_key(self, runner: RuleRunner, key: Any) -> KeyState:
+        """Create a key's state (and, with a selective index, mark the key live)."""
+        ks = KeyState()
+        runner.states[key] = ks
+        for table in runner.live_tables:
+            table.setdefault(key, {})[runner] = None
+        return ks
+
+    def _close_key(self, runner: RuleRunner, key: Any) -> None:
+        """Forget a key's state."""
+        runner.states.pop(key, None)
+        runner.scheduled.pop(key, None)
+        for table in runner.live_tables:
+            live = table.get(key)
+            if live is not None:
+                live.pop(runner, None)
+                if not live:
+                    del table[key]
 
     def _run(self, runner: RuleRunner, rec: tuple) -> None:
         keyfn = runner.key
@@ -239,8 +320,7 @@ class Engine:
                     return  # idle key, event cannot start a match: nothing to keep
             elif not matcher.start_fn(rec):
                 return
-            ks = KeyState()
-            states[key] = ks
+            ks = self._open_key(runner, key)
             if len(states) > self.limits.max_keys_per_rule:
                 self._evict_oldest(runner)
         raw: list[RawMatch] = []
@@ -252,8 +332,7 @@ class Engine:
     def _settle(self, runner: RuleRunner, key: Any, ks: KeyState) -> None:
         """After a key changed: free it when empty, else make sure a timer covers it."""
         if not ks.groups:
-            del runner.states[key]
-            runner.scheduled.pop(key, None)
+            self._close_key(runner, key)
             return
         d = runner.matcher.earliest_deadline(ks)
         if d is not None and runner.scheduled.get(key) != d:
@@ -264,7 +343,8 @@ class Engine:
     def _evict_oldest(self, runner: RuleRunner) -> None:
         """Over the key limit: drop the least recently opened key's partial matches."""
         oldest = next(iter(runner.states))
-        ks = runner.states.pop(oldest)
+        ks = runner.states[oldest]
+        self._close_key(runner, oldest)
         runner.matcher.dropped += sum(len(g.threads) for g in ks.groups)
         runner.dropped_keys += 1
 
@@ -311,7 +391,7 @@ class Engine:
                 runner.matcher.finish(ks, raw)
                 for m in raw:
                     self._emit(runner, key, m)
-            runner.states.clear()
+                self._close_key(runner, key)
         self.timers.clear()
 
     # ------------------------------------------------------------- output
@@ -403,7 +483,12 @@ class Engine:
             keys = []
             for key, ks in r.states.items():
                 groups = [
-                    [g.start_pos, g.start_ts, binds(g.cand), [[n, binds(b), bl] for n, b, bl in g.threads]]
+                    [
+                        g.start_pos,
+                        g.start_ts,
+                        binds(g.cand),
+                        [[n, binds(b), bl] for n, b, bl in g.threads],
+                    ]
                     for g in ks.groups
                 ]
                 keys.append([key, ks.pos, ks.next_start, groups])
@@ -453,8 +538,8 @@ class Engine:
             r.matches = st["matches"]
             r.matcher.dropped = st["dropped"]
             r.dropped_keys = st["evicted_keys"]
-            r.states.clear()
-            r.scheduled.clear()
+            for key in list(r.states):
+                self._close_key(r, key)
             for key, pos, next_start, groups in st["keys"]:
                 if isinstance(key, list):
                     key = tuple(key)
@@ -462,8 +547,14 @@ class Engine:
                 ks.pos = pos
                 ks.next_start = next_start
                 for start_pos, start_ts, cand, threads in groups:
-                    g = Group(start_pos, start_ts, [(n, unbind(b), bl) for n, b, bl in threads], unbind(cand))
+                    g = Group(
+                        start_pos,
+                        start_ts,
+                        [(n, unbind(b), bl) for n, b, bl in threads],
+                        unbind(cand),
+                    )
                     ks.groups.append(g)
                     ks.nthreads += len(g.threads)
+                self._open_key(r, key)
                 r.states[key] = ks
                 self._settle(r, key, ks)

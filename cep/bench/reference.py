@@ -13,8 +13,14 @@ from typing import Any
 __all__ = ["saved_search_matches", "small_then_large"]
 
 
-def small_then_large(events: list[dict[str, Any]], k: int = 3, lo: float = 5, hi: float = 500,
-                     window_ms: int = 600_000, key: str = "card_id") -> list[tuple[Any, int, int]]:
+def small_then_large(
+    events: list[dict[str, Any]],
+    k: int = 3,
+    lo: float = 5,
+    hi: float = 500,
+    window_ms: int = 600_000,
+    key: str = "card_id",
+) -> list[tuple[Any, int, int]]:
     """Return (card, first offset, last offset) per match, in emission order."""
     runs: dict[Any, list[tuple[int, int]]] = {}
     out: list[tuple[Any, int, int]] = []
@@ -39,7 +45,9 @@ def small_then_large(events: list[dict[str, Any]], k: int = 3, lo: float = 5, hi
     return out
 
 
-def saved_search_matches(params: list[tuple], events: list[dict[str, Any]]) -> list[tuple[str, int]]:
+def saved_search_matches(
+    params: list[tuple], events: list[dict[str, Any]]
+) -> list[tuple[str, int]]:
     """Naive evaluation of the generated saved searches: (search name, event id) pairs."""
     out = []
     for ev in events:

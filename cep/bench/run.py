@@ -55,11 +55,13 @@ def bench_p1(args: argparse.Namespace, log: Any) -> dict[str, Any]:
     t0 = time.perf_counter()
     ref = reference.small_then_large(events)
     ref_s = time.perf_counter() - t0
-    engine, eng_s, matches = _run_engine(workloads.P1_RULE, events, "payments")
+    _, eng_s, matches = _run_engine(workloads.P1_RULE, events, "payments")
     got = [(m.key, m.offsets[0][1], m.offsets[-1][1]) for m in matches]
     correct = sorted(got) == sorted(ref)
-    log(f"P1: engine {len(events) / eng_s:,.0f} ev/s, reference {len(events) / ref_s:,.0f} ev/s, "
-        f"matches {len(got)} vs {len(ref)} ({'equal' if correct else 'DIFFERENT'})")
+    log(
+        f"P1: engine {len(events) / eng_s:,.0f} ev/s, reference {len(events) / ref_s:,.0f} ev/s, "
+        f"matches {len(got)} vs {len(ref)} ({'equal' if correct else 'DIFFERENT'})"
+    )
 
     # memory: state retained per key, measured with tracemalloc on a prefix
     prefix = events[: min(len(events), 200_000)]
@@ -76,7 +78,9 @@ def bench_p1(args: argparse.Namespace, log: Any) -> dict[str, Any]:
     tracemalloc.stop()
     here = os.path.dirname(os.path.dirname(__file__))
     retained = sum(
-        s.size_diff for s in after.compare_to(before, "filename") if s.traceback[0].filename.startswith(here)
+        s.size_diff
+        for s in after.compare_to(before, "filename")
+        if s.traceback[0].filename.startswith(here)
     )
     keys_seen = len({ev["card_id"] for ev in prefix})
     runner = mem_engine.runners["card_testing"]
@@ -119,8 +123,21 @@ def bench_replay_e2e(events: list[dict], log: Any) -> dict[str, Any]:
         out_path = os.path.join(tmp, "matches.jsonl")
         t0 = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", "cep.cli", "replay", "--rules", rule_path, "--events", ev_path, "--out", out_path],
-            capture_output=True, text=True, check=False,
+            [
+                sys.executable,
+                "-m",
+                "cep.cli",
+                "replay",
+                "--rules",
+                rule_path,
+                "--events",
+                ev_path,
+                "--out",
+                out_path,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         elapsed = time.perf_counter() - t0
         if proc.returncode != 0:
@@ -128,8 +145,12 @@ def bench_replay_e2e(events: list[dict], log: Any) -> dict[str, Any]:
         with open(out_path, "rb") as f:
             n = sum(1 for _ in f)
     log(f"replay end to end: {len(events) / elapsed:,.0f} ev/s, {n} matches")
-    return {"events": len(events), "seconds": round(elapsed, 3), "events_per_s": round(len(events) / elapsed),
-            "matches": n}
+    return {
+        "events": len(events),
+        "seconds": round(elapsed, 3),
+        "events_per_s": round(len(events) / elapsed),
+        "matches": n,
+    }
 
 
 def bench_fraud_mix(args: argparse.Namespace, log: Any) -> dict[str, Any]:
@@ -139,7 +160,7 @@ def bench_fraud_mix(args: argparse.Namespace, log: Any) -> dict[str, Any]:
     stmts, _ = compile_text(text)
     compile_s = time.perf_counter() - t0
     events = workloads.fraud_mix_events(args.mix_events)
-    engine, eng_s, matches = _run_engine(text, events, "payments")
+    _, eng_s, matches = _run_engine(text, events, "payments")
     by_rule: dict[str, list] = {}
     for m in matches:
         by_rule.setdefault(m.statement, []).append((m.key, m.offsets[0][1], m.offsets[-1][1]))
@@ -147,17 +168,29 @@ def bench_fraud_mix(args: argparse.Namespace, log: Any) -> dict[str, Any]:
     import re as _re
 
     for s in text.split(";"):
-        m = _re.search(r"RULE (mix_\d+) .*PATTERN \(s\{(\d+),\} l\) DEFINE s AS amount < (\d+), "
-                       r"l AS amount > (\d+) WITHIN (\d+)m", s)
+        m = _re.search(
+            r"RULE (mix_\d+) .*PATTERN \(s\{(\d+),\} l\) DEFINE s AS amount < (\d+), "
+            r"l AS amount > (\d+) WITHIN (\d+)m",
+            s,
+        )
         if not m:
             continue
-        name, k, lo, hi, win = m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4)), int(m.group(5))
+        name, k, lo, hi, win = (
+            m.group(1),
+            int(m.group(2)),
+            int(m.group(3)),
+            int(m.group(4)),
+            int(m.group(5)),
+        )
         want = reference.small_then_large(events, k, lo, hi, win * 60_000)
         checked += 1
         if sorted(by_rule.get(name, [])) != sorted(want):
             mismatched += 1
-    log(f"fraud mix: {len(stmts)} rules compiled in {compile_s:.2f}s; {len(events) / eng_s:,.0f} ev/s; "
-        f"{len(matches)} matches; {checked} rules checked against the reference, {mismatched} differ")
+    log(
+        f"fraud mix: {len(stmts)} rules compiled in {compile_s:.2f}s; "
+        f"{len(events) / eng_s:,.0f} ev/s; {len(matches)} matches; "
+        f"{checked} rules checked against the reference, {mismatched} differ"
+    )
     return {
         "rules": len(stmts),
         "compile_seconds": round(compile_s, 3),
@@ -167,7 +200,7 @@ def bench_fraud_mix(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         "matches": len(matches),
         "rules_checked_against_reference": checked,
         "rules_differing_from_reference": mismatched,
-        "index": "plain (every rule of the stream sees every event; the attribute index is issue 3)",
+        "index": "plain: every rule of the stream sees every event",
     }
 
 
@@ -184,8 +217,11 @@ def bench_search_compile(args: argparse.Namespace, log: Any) -> dict[str, Any]:
     engine.flush()
     got = sorted((m.statement, m.bindings["event"][0]["id"]) for m in engine.take())
     want = sorted(reference.saved_search_matches(params, listings))
-    log(f"searches: {len(stmts)} compiled in {compile_s:.2f}s ({len(stmts) / compile_s:,.0f}/s); "
-        f"{len(got)} matches on {len(listings)} listings ({'equal' if got == want else 'DIFFERENT'} to naive)")
+    log(
+        f"searches: {len(stmts)} compiled in {compile_s:.2f}s ({len(stmts) / compile_s:,.0f}/s); "
+        f"{len(got)} matches on {len(listings)} listings "
+        f"({'equal' if got == want else 'DIFFERENT'} to naive)"
+    )
     return {
         "statements": len(stmts),
         "compile_seconds": round(compile_s, 3),
@@ -198,6 +234,7 @@ def bench_search_compile(args: argparse.Namespace, log: Any) -> dict[str, Any]:
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run every part of the `patterns` suite and write the results file."""
+
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
@@ -215,8 +252,11 @@ def run_bench(args: argparse.Namespace) -> int:
     del events
     results["fraud_mix"] = bench_fraud_mix(args, log)
     results["peak_rss_mb"] = round(_peak_rss_mb(), 1)
-    ok = (p1["matches_equal_reference"] and results["search_compile"]["matches_equal_naive"]
-          and results["fraud_mix"]["rules_differing_from_reference"] == 0)
+    ok = (
+        p1["matches_equal_reference"]
+        and results["search_compile"]["matches_equal_naive"]
+        and results["fraud_mix"]["rules_differing_from_reference"] == 0
+    )
     results["all_results_correct"] = ok
     with open(args.out, "wb") as f:
         f.write(orjson.dumps(results, option=orjson.OPT_INDENT_2))

@@ -38,8 +38,9 @@ MERCHANTS = tuple(f"m{i}" for i in range(200))
 CATEGORIES = ("grocery", "fuel", "travel", "electronics", "gaming", "gift_cards", "crypto", "food")
 
 
-def p1_events(n_events: int = 1_000_000, n_cards: int = 100_000, seed: int = 7,
-              burst_share: float = 0.02) -> list[dict[str, Any]]:
+def p1_events(
+    n_events: int = 1_000_000, n_cards: int = 100_000, seed: int = 7, burst_share: float = 0.02
+) -> list[dict[str, Any]]:
     """Return P1 events sorted by event time (ties keep generation order)."""
     rng = random.Random(seed)
     rows: list[tuple[int, int, dict[str, Any]]] = []
@@ -53,8 +54,19 @@ def p1_events(n_events: int = 1_000_000, n_cards: int = 100_000, seed: int = 7,
         k = rng.randint(2, 6)
         for _ in range(k):
             t += rng.randint(1_000, 20_000)
-            rows.append((t, seq, {"card_id": cid, "amount": round(rng.uniform(0.5, 4.99), 2),
-                                  "merchant": rng.choice(MERCHANTS), "country": country, "ts": t}))
+            rows.append(
+                (
+                    t,
+                    seq,
+                    {
+                        "card_id": cid,
+                        "amount": round(rng.uniform(0.5, 4.99), 2),
+                        "merchant": rng.choice(MERCHANTS),
+                        "country": country,
+                        "ts": t,
+                    },
+                )
+            )
             seq += 1
         r = rng.random()
         if r < 0.8:
@@ -64,17 +76,42 @@ def p1_events(n_events: int = 1_000_000, n_cards: int = 100_000, seed: int = 7,
         else:
             t = -1  # never comes
         if t >= 0:
-            rows.append((t, seq, {"card_id": cid, "amount": round(rng.uniform(501, 3000), 2),
-                                  "merchant": rng.choice(MERCHANTS), "country": country, "ts": t}))
+            rows.append(
+                (
+                    t,
+                    seq,
+                    {
+                        "card_id": cid,
+                        "amount": round(rng.uniform(501, 3000), 2),
+                        "merchant": rng.choice(MERCHANTS),
+                        "country": country,
+                        "ts": t,
+                    },
+                )
+            )
             seq += 1
         burst_events += k + (t >= 0)
     for _ in range(max(0, n_events - burst_events)):
         t = rng.randrange(0, DAY_MS)
         u = rng.random()
-        amount = round(rng.uniform(0.5, 4.99), 2) if u < 0.01 else (
-            round(rng.uniform(501, 2000), 2) if u < 0.015 else round(rng.uniform(5, 500), 2))
-        rows.append((t, seq, {"card_id": f"c{rng.randrange(n_cards)}", "amount": amount,
-                              "merchant": rng.choice(MERCHANTS), "country": rng.choice(COUNTRIES), "ts": t}))
+        amount = (
+            round(rng.uniform(0.5, 4.99), 2)
+            if u < 0.01
+            else (round(rng.uniform(501, 2000), 2) if u < 0.015 else round(rng.uniform(5, 500), 2))
+        )
+        rows.append(
+            (
+                t,
+                seq,
+                {
+                    "card_id": f"c{rng.randrange(n_cards)}",
+                    "amount": amount,
+                    "merchant": rng.choice(MERCHANTS),
+                    "country": rng.choice(COUNTRIES),
+                    "ts": t,
+                },
+            )
+        )
         seq += 1
     rows.sort(key=lambda r: (r[0], r[1]))
     return [r[2] for r in rows]
@@ -83,8 +120,10 @@ def p1_events(n_events: int = 1_000_000, n_cards: int = 100_000, seed: int = 7,
 def fraud_mix_rules(n: int = 1000, seed: int = 11) -> str:
     """`n` fraud rules over `payments`: varied shapes, thresholds, merchants and windows."""
     rng = random.Random(seed)
-    out = ["STREAM payments (card_id STRING, amount FLOAT, merchant STRING, category STRING, "
-           "country STRING, ts INT) KEY card_id;"]
+    out = [
+        "STREAM payments (card_id STRING, amount FLOAT, merchant STRING, category STRING, "
+        "country STRING, ts INT) KEY card_id;"
+    ]
     for i in range(n):
         shape = i % 5
         cat = rng.choice(CATEGORIES)
@@ -93,28 +132,40 @@ def fraud_mix_rules(n: int = 1000, seed: int = 11) -> str:
         win = rng.choice(("2m", "5m", "10m", "30m"))
         k = rng.randint(2, 5)
         if shape == 0:
-            out.append(f"RULE mix_{i} FROM payments PARTITION BY card_id PATTERN (s{{{k},}} l) "
-                       f"DEFINE s AS amount < {lo}, l AS amount > {hi} WITHIN {win}")
+            out.append(
+                f"RULE mix_{i} FROM payments PARTITION BY card_id PATTERN (s{{{k},}} l) "
+                f"DEFINE s AS amount < {lo}, l AS amount > {hi} WITHIN {win}"
+            )
         elif shape == 1:
-            out.append(f"RULE mix_{i} FROM payments PARTITION BY card_id PATTERN (a -> b) "
-                       f"DEFINE a AS category = '{cat}' AND amount < {lo * 3}, "
-                       f"b AS amount > {hi} AND country != a.country WITHIN {win}")
+            out.append(
+                f"RULE mix_{i} FROM payments PARTITION BY card_id PATTERN (a -> b) "
+                f"DEFINE a AS category = '{cat}' AND amount < {lo * 3}, "
+                f"b AS amount > {hi} AND country != a.country WITHIN {win}"
+            )
         elif shape == 2:
-            out.append(f"RULE mix_{i} FROM payments PARTITION BY card_id PATTERN (x->{{{k},}}) "
-                       f"DEFINE x AS category = '{cat}' AND amount > {hi // 2} WITHIN {win}"
-                       " AFTER MATCH SKIP PAST LAST EVENT")
+            out.append(
+                f"RULE mix_{i} FROM payments PARTITION BY card_id PATTERN (x->{{{k},}}) "
+                f"DEFINE x AS category = '{cat}' AND amount > {hi // 2} WITHIN {win}"
+                " AFTER MATCH SKIP PAST LAST EVENT"
+            )
         elif shape == 3:
-            out.append(f"RULE mix_{i} FROM payments PARTITION BY card_id PATTERN (a b) "
-                       f"DEFINE a AS country = '{rng.choice(COUNTRIES)}', b AS country != a.country "
-                       f"AND amount > {hi} WITHIN {win}")
+            out.append(
+                f"RULE mix_{i} FROM payments PARTITION BY card_id PATTERN (a b) "
+                f"DEFINE a AS country = '{rng.choice(COUNTRIES)}', b AS country != a.country "
+                f"AND amount > {hi} WITHIN {win}"
+            )
         else:
-            out.append(f"RULE mix_{i} FROM payments PARTITION BY card_id PATTERN (a -> !c -> b) "
-                       f"DEFINE a AS category = '{cat}', c AS category = 'grocery', "
-                       f"b AS amount > {hi} WITHIN {win}")
+            out.append(
+                f"RULE mix_{i} FROM payments PARTITION BY card_id PATTERN (a -> !c -> b) "
+                f"DEFINE a AS category = '{cat}', c AS category = 'grocery', "
+                f"b AS amount > {hi} WITHIN {win}"
+            )
     return ";\n".join(out) + ";\n"
 
 
-def fraud_mix_events(n_events: int = 20_000, n_cards: int = 2_000, seed: int = 13) -> list[dict[str, Any]]:
+def fraud_mix_events(
+    n_events: int = 20_000, n_cards: int = 2_000, seed: int = 13
+) -> list[dict[str, Any]]:
     """Payments for the fraud mix: time-ordered, with categories and countries varying."""
     rng = random.Random(seed)
     t = 0
@@ -123,9 +174,16 @@ def fraud_mix_events(n_events: int = 20_000, n_cards: int = 2_000, seed: int = 1
         t += rng.randint(0, 2_000)
         u = rng.random()
         amount = round(rng.uniform(0.5, 9.99), 2) if u < 0.2 else round(rng.uniform(10, 3000), 2)
-        out.append({"card_id": f"c{rng.randrange(n_cards)}", "amount": amount,
-                    "merchant": rng.choice(MERCHANTS), "category": rng.choice(CATEGORIES),
-                    "country": rng.choice(COUNTRIES), "ts": t})
+        out.append(
+            {
+                "card_id": f"c{rng.randrange(n_cards)}",
+                "amount": amount,
+                "merchant": rng.choice(MERCHANTS),
+                "category": rng.choice(CATEGORIES),
+                "country": rng.choice(COUNTRIES),
+                "ts": t,
+            }
+        )
     return out
 
 
@@ -163,8 +221,13 @@ def listing_events(n: int = 2_000, seed: int = 9) -> list[dict[str, Any]]:
     feats = ("parking", "elevator", "balcony", "pets", "garden", "gym")
     out = []
     for i in range(n):
-        ev: dict[str, Any] = {"id": i, "city": rng.choice(cities), "price": rng.randrange(100_000, 1_200_000),
-                              "features": rng.sample(feats, rng.randint(0, 4)), "ts": i}
+        ev: dict[str, Any] = {
+            "id": i,
+            "city": rng.choice(cities),
+            "price": rng.randrange(100_000, 1_200_000),
+            "features": rng.sample(feats, rng.randint(0, 4)),
+            "ts": i,
+        }
         if rng.random() < 0.9:
             ev["rooms"] = rng.randint(1, 6)
         out.append(ev)

@@ -12,11 +12,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-__all__ = ["PlainIndex", "StatementIndex"]
+__all__ = ["FilteringIndex", "PlainIndex", "StatementIndex"]
 
 
 class StatementIndex(Protocol):
-    """Chooses, per event, the statement runners that may care about it."""
+    """Chooses, per event, the statement runners that may care about it.
+
+    `exhaustive` says `candidates` returns every runner of the stream (so the engine need
+    not also look up keys with live partial matches); a selective index sets it False and
+    returns only runners whose *first step* the event may satisfy.
+    """
+
+    exhaustive: bool
 
     def add(self, runner: Any) -> None:
         """Register a runner (its `stmt.streams` say which streams it reads)."""
@@ -32,6 +39,7 @@ class PlainIndex:
     """Per-stream lists of runners: no pruning, the reference for the attribute index."""
 
     __slots__ = ("by_stream",)
+    exhaustive = True
 
     def __init__(self) -> None:
         self.by_stream: dict[str, list[Any]] = {}
@@ -51,3 +59,24 @@ class PlainIndex:
     def candidates(self, stream: str, event: dict) -> Sequence[Any]:
         """All runners of the stream."""
         return self.by_stream.get(stream, ())
+
+
+class FilteringIndex(PlainIndex):
+    """A selective index by brute force: runners whose start condition holds for the event.
+
+    Still O(statements) per event; it exists as the reference that selective indexes (and
+    the engine's live-key routing they rely on) are tested against.
+    """
+
+    __slots__ = ()
+    exhaustive = False
+
+    def candidates(self, stream: str, event: dict) -> Sequence[Any]:
+        """Runners of the stream whose first step accepts the event."""
+        out = []
+        for r in self.by_stream.get(stream, ()):
+            m = r.matcher
+            ok = m.start_fn(event, None) if m.start_by_event else m.start_fn((0, 0, event, stream))
+            if ok:
+                out.append(r)
+        return out

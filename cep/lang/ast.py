@@ -11,7 +11,6 @@ checker/compiler, which know the statement's variables.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 __all__ = [
     "Action",
@@ -179,7 +178,20 @@ class Matches:
     span: Span = _span()
 
 
-Expr = Union[Literal, Name, Star, Call, Unary, Binary, Between, InList, IsNull, Contains, Like, Matches]
+Expr = (
+    Literal
+    | Name
+    | Star
+    | Call
+    | Unary
+    | Binary
+    | Between
+    | InList
+    | IsNull
+    | Contains
+    | Like
+    | Matches
+)
 
 
 # ---------------------------------------------------------------- patterns
@@ -230,7 +242,7 @@ class PQuant:
     span: Span = _span()
 
 
-Pattern = Union[PVar, PNot, PSeq, PAlt, PQuant]
+Pattern = PVar | PNot | PSeq | PAlt | PQuant
 
 
 # ---------------------------------------------------------------- statements
@@ -312,7 +324,7 @@ class EmitInto:
     span: Span = _span()
 
 
-Action = Union[Webhook, EmitInto]
+Action = Webhook | EmitInto
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +357,7 @@ class SearchStmt:
 
 
 # AGGREGATE, JOIN, TABLE and VIEW statements add their own dataclasses here.
-Statement = Union[StreamStmt, RuleStmt, SearchStmt]
+Statement = StreamStmt | RuleStmt | SearchStmt
 
 
 @dataclass(frozen=True, slots=True)

@@ -313,13 +313,14 @@ class _Checker:
     def pattern(self, r: ast.RuleStmt) -> None:
         p = r.pattern
         span = p.span if p.span.line else r.span
+        before = len(self.errors)
         self.pattern_node(p, in_quant=False, in_alt=False)
+        over = any(isinstance(e, RuleLimitError) for e in self.errors[before:])
         if isinstance(p, ast.PNot):
             self.not_error(p, "a pattern cannot start with it")
         if _nullable(p):
             self.error(RuleSyntaxError, span, "pattern can match no events")
-        size = _size(p)
-        if size > MAX_PATTERN_SIZE:
+        if not over and _size(p) > MAX_PATTERN_SIZE:  # an oversized quantifier says it already
             self.error(
                 RuleLimitError,
                 span,
@@ -514,7 +515,9 @@ class _Checker:
         if f == "COALESCE":
             known = [t for t in types if t not in (ANY, NULL)]
             return known[0] if known and all(_comparable(known[0], t) for t in known) else ANY
-        return types[0] if f == "ABS" else FLOAT if f == "ROUND" else INT
+        if f == "ABS":
+            return types[0] if _family(types[0]) == "number" else ANY
+        return FLOAT if f == "ROUND" else INT
 
     def aggregate(self, c: ast.Call, scope: _Scope) -> str:
         f = c.func
@@ -526,6 +529,13 @@ class _Checker:
             )
             return ANY
         example = f"{f}(v)" if f == "COUNT" else f"{f}(v.price)"
+        if f in ("FIRST", "LAST") and len(c.args) == 2:
+            # MATCH_RECOGNIZE navigation: FIRST(v.x, n) is the n-th event after the first
+            n = c.args[1]
+            if not (isinstance(n, ast.Literal) and type(n.value) is int and n.value >= 0):
+                self.error(RuleTypeError, n.span, f"the offset of {f} must be an integer >= 0")
+                return ANY
+            c = ast.Call(f, c.args[:1], c.span)
         if len(c.args) != 1:
             self.error(RuleTypeError, c.span, f"{f} takes one argument, such as {example}")
             return ANY
@@ -537,7 +547,8 @@ class _Checker:
                 self.error(RuleSyntaxError, c.span, "COUNT(*) is only allowed in EMIT")
             return INT
         if not (isinstance(arg, ast.Name) and arg.parts[0] in scope.variables):
-            self.expr(arg, scope)
+            if not isinstance(arg, ast.Name):
+                self.expr(arg, scope)  # errors inside, as in MAX(a.x + 'y')
             self.error(RuleTypeError, arg.span, f"{f} takes a pattern variable, such as {example}")
             return ANY
         if f == "COUNT":

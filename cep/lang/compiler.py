@@ -7,11 +7,11 @@ getter functions. A SEARCH compiles through the same path as a one-variable RULE
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import datetime
-from typing import Any
-
+import dataclasses
 import json
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from cep.errors import RuleErrors
 from cep.lang import ast
@@ -76,14 +76,9 @@ def _to_ms(value: Any) -> int | None:
         except ValueError:
             return None
         if dt.tzinfo is None:
-            return int(dt.replace(tzinfo=_UTC).timestamp() * 1000)
+            return int(dt.replace(tzinfo=UTC).timestamp() * 1000)
         return int(dt.timestamp() * 1000)
     return None
-
-
-from datetime import timezone as _tz  # noqa: E402
-
-_UTC = _tz.utc
 
 
 def time_getter(path: tuple[str, ...]) -> Callable[[dict], int | None]:
@@ -167,6 +162,11 @@ class CompiledSearch(CompiledRule):
 CompiledStatement = CompiledRule
 
 
+def _default_name(item: ast.EmitItem) -> str | None:
+    """`EMIT p.amount` is named `amount` even after the alias is stripped."""
+    return item.expr.parts[-1] if isinstance(item.expr, ast.Name) else None
+
+
 def _emit_fns(
     items: tuple[ast.EmitItem, ...], variables: frozenset[str]
 ) -> tuple[tuple[str, Callable], ...]:
@@ -216,8 +216,36 @@ def _key_fn(paths: tuple[tuple[str, ...], ...]) -> Callable[[dict], Any] | None:
     return key
 
 
+def _strip_aliases(expr: Any, aliases: frozenset[str], variables: frozenset[str]) -> Any:
+    """Rewrite `p.amount` (p a FROM alias, not a variable) into the attribute `amount`."""
+    if isinstance(expr, ast.Name):
+        if len(expr.parts) > 1 and expr.parts[0] in aliases and expr.parts[0] not in variables:
+            return ast.Name(expr.parts[1:], expr.span)
+        return expr
+    if not dataclasses.is_dataclass(expr) or isinstance(expr, ast.Span):
+        return expr
+    changes = {}
+    for f in dataclasses.fields(expr):
+        v = getattr(expr, f.name)
+        if isinstance(v, tuple):
+            nv: Any = tuple(_strip_aliases(x, aliases, variables) for x in v)
+            if all(a is b for a, b in zip(nv, v)):
+                continue
+        elif dataclasses.is_dataclass(v) and not isinstance(v, ast.Span):
+            nv = _strip_aliases(v, aliases, variables)
+            if nv is v:
+                continue
+        else:
+            continue
+        changes[f.name] = nv
+    return dataclasses.replace(expr, **changes) if changes else expr
+
+
 def compile_rule(
-    stmt: ast.RuleStmt, version: int = 1, max_threads: int = 1000, max_nodes: int = DEFAULT_MAX_NODES
+    stmt: ast.RuleStmt,
+    version: int = 1,
+    max_threads: int = 1000,
+    max_nodes: int = DEFAULT_MAX_NODES,
 ) -> CompiledRule:
     """Compile a checked RULE."""
     var_order = pattern_variables(stmt.pattern)
@@ -226,13 +254,15 @@ def compile_rule(
             var_order.append(d.var)
     variables = frozenset(var_order)
     aliases = {s.alias: s.stream for s in stmt.sources if s.alias}
+    alias_names = frozenset(aliases)
     conditions: dict[str, tuple[Callable | None, bool, str | None, str]] = {}
     for d in stmt.defines:
         stream = aliases.get(d.stream, d.stream) if d.stream else None
         if d.condition is None:
             conditions[d.var] = (None, False, stream, "true")
             continue
-        ce = compile_condition(d.condition, variables, d.var)
+        cond = _strip_aliases(d.condition, alias_names, variables) if alias_names else d.condition
+        ce = compile_condition(cond, variables, d.var)
         conditions[d.var] = (ce.fn, ce.uses_bindings, stream, ce.source)
     program: Program = compile_pattern(stmt.pattern, var_order, conditions, max_nodes)
     am = stmt.after_match
@@ -247,7 +277,17 @@ def compile_rule(
         timeout_emit=stmt.on_timeout_emit,
         skip_mode=_SKIP[am.mode],
         skip_var=var_order.index(am.var) if am.var in var_order else -1,
-        emit=_emit_fns(stmt.emit, variables),
+        emit=_emit_fns(
+            tuple(
+                ast.EmitItem(
+                    _strip_aliases(i.expr, alias_names, variables),
+                    i.alias or _default_name(i),
+                    i.span,
+                )
+                for i in stmt.emit
+            ),
+            variables,
+        ),
         actions=stmt.actions,
         max_threads=max_threads,
         text=None,
@@ -283,8 +323,12 @@ def compile_script(
 ) -> tuple[list[CompiledRule], dict[str, StreamSpec]]:
     """Check and compile every statement; raises RuleErrors listing all problems."""
     from cep.lang.checker import check
+    from cep.lang.depgraph import cycle_errors
 
-    errors = check(script, source, streams=streams) if streams is not None else check(script, source)
+    errors = (
+        check(script, source, streams=streams) if streams is not None else check(script, source)
+    )
+    errors += cycle_errors(script.statements, script.source_name)
     if errors:
         raise RuleErrors(errors)
     specs = {name: StreamSpec.from_ast(s) for name, s in (streams or {}).items()}

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from fractions import Fraction
+from typing import Any
 
 import pyparsing as pp
 
@@ -110,6 +112,9 @@ def _duration_ms(m: re.Match[str]) -> int:
     return int(ms)
 
 
+_Action = Callable[[str, int, pp.ParseResults], object]
+
+
 class GrammarError(pp.ParseFatalException):
     """A syntax error worded for humans, raised from a parse action; stops the parse."""
 
@@ -146,13 +151,13 @@ def _regex(pattern: str, name: str, flags: int = 0, as_match: bool = False) -> p
     return pp.Regex(pattern, flags=flags, as_match=as_match).set_name(name)
 
 
-def _fail(message: str) -> pp.ParserElement:
+def _fail(message: str) -> _Action:
     """An action that turns a match into a GrammarError with `message` (may use {0})."""
 
     def action(s: str, loc: int, t: pp.ParseResults) -> None:
         raise GrammarError(s, loc, message.format(t[0]))
 
-    return action  # type: ignore[return-value]
+    return action
 
 
 LP, RP, COMMA = _lit("(").suppress(), _lit(")").suppress(), _lit(",").suppress()
@@ -217,7 +222,7 @@ primary = (  # most frequent first: each failed alternative costs a pyparsing ex
 ).set_name("an expression")
 
 
-def _prefix(op: str):  # type: ignore[no-untyped-def]
+def _prefix(op: str) -> _Action:
     """Fold `op op op x` (tokens: op offsets, then the operand) into nested Unary nodes."""
 
     def action(s: str, loc: int, t: pp.ParseResults) -> object:
@@ -229,7 +234,7 @@ def _prefix(op: str):  # type: ignore[no-untyped-def]
     return action
 
 
-def _left(op: str | None = None):  # type: ignore[no-untyped-def]
+def _left(op: str | None = None) -> _Action:
     """Fold `a op b op c` left-associatively; with `op` None the operators are tokens."""
 
     def action(s: str, loc: int, t: pp.ParseResults) -> object:
@@ -386,14 +391,20 @@ pattern <<= (_pseq + pp.ZeroOrMore(_lit("|").suppress() - _pseq)).add_parse_acti
 _CLAUSE_TITLE = {"PARTITION": "PARTITION BY", "AFTER": "AFTER MATCH", "LATE": "LATE EVENTS TO"}
 
 
-def _clause(kind: str, element: pp.ParserElement, value=lambda t: t[0]) -> pp.ParserElement:  # type: ignore[no-untyped-def]
+def _first(t: pp.ParseResults) -> object:
+    return t[0]
+
+
+def _clause(
+    kind: str, element: pp.ParserElement, value: Callable[[pp.ParseResults], object] = _first
+) -> pp.ParserElement:
     """A clause yields (kind, offset, value), so statements can reject duplicates by place."""
     return element.add_parse_action(lambda s, loc, t: (kind, loc, value(t)))
 
 
-def _clauses(s: str, tokens: object) -> dict[str, object]:
-    seen: dict[str, object] = {}
-    for kind, loc, value in tokens:  # type: ignore[attr-defined]
+def _clauses(s: str, tokens: list[tuple[str, int, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for kind, loc, value in tokens:
         if kind in seen:
             title = _CLAUSE_TITLE.get(kind, kind)
             raise GrammarError(s, loc, f"duplicate {title} clause")
@@ -465,18 +476,18 @@ def _rule(s: str, loc: int, t: pp.ParseResults) -> ast.RuleStmt:
     c = _clauses(s, t[2:])
     if "PATTERN" not in c:
         raise GrammarError(s, loc, "a RULE needs a PATTERN (...) clause")
-    within_ms, on_timeout = c.get("WITHIN", (None, False))  # type: ignore[misc]
+    within_ms, on_timeout = c.get("WITHIN", (None, False))
     return ast.RuleStmt(
         name=t[0],
         sources=tuple(t[1]),
-        pattern=c["PATTERN"],  # type: ignore[arg-type]
-        partition_by=c.get("PARTITION", ()),  # type: ignore[arg-type]
-        defines=c.get("DEFINE", ()),  # type: ignore[arg-type]
+        pattern=c["PATTERN"],
+        partition_by=c.get("PARTITION", ()),
+        defines=c.get("DEFINE", ()),
         within_ms=within_ms,
         on_timeout_emit=on_timeout,
-        after_match=c.get("AFTER", ast.AfterMatch()),  # type: ignore[arg-type]
-        emit=c.get("EMIT", ()),  # type: ignore[arg-type]
-        actions=c.get("THEN", ()),  # type: ignore[arg-type]
+        after_match=c.get("AFTER", ast.AfterMatch()),
+        emit=c.get("EMIT", ()),
+        actions=c.get("THEN", ()),
         span=POS(loc),
     )
 
@@ -494,9 +505,9 @@ def _search(s: str, loc: int, t: pp.ParseResults) -> ast.SearchStmt:
     return ast.SearchStmt(
         name=t[0],
         stream=t[1],
-        where=c.get("WHERE"),  # type: ignore[arg-type]
-        emit=c.get("EMIT", ()),  # type: ignore[arg-type]
-        actions=c.get("THEN", ()),  # type: ignore[arg-type]
+        where=c.get("WHERE"),
+        emit=c.get("EMIT", ()),
+        actions=c.get("THEN", ()),
         span=POS(loc),
     )
 
@@ -542,10 +553,10 @@ def _stream(s: str, loc: int, t: pp.ParseResults) -> ast.StreamStmt:
     return ast.StreamStmt(
         name=t[0],
         fields=fields,
-        key=c.get("KEY"),  # type: ignore[arg-type]
-        time=c.get("TIME"),  # type: ignore[arg-type]
-        watermark_ms=c.get("WATERMARK"),  # type: ignore[arg-type]
-        late_to=c.get("LATE"),  # type: ignore[arg-type]
+        key=c.get("KEY"),
+        time=c.get("TIME"),
+        watermark_ms=c.get("WATERMARK"),
+        late_to=c.get("LATE"),
         span=POS(loc),
     )
 

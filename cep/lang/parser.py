@@ -258,7 +258,7 @@ def _parse_part(text: str, source_name: str, element: pp.ParserElement) -> objec
     if _too_big(text, 0, len(text), MAX_STATEMENT_BYTES):
         raise RuleLimitError(1, 1, "text is longer than 64 KiB", "", source_name)
     f = _File(text, source_name)
-    segments = split_statements(text, MAX_NESTING)
+    segments = list(split_statements(text, MAX_NESTING))
     seg = segments[0]
     if seg.error_at >= 0:
         raise f.error(RuleSyntaxError, seg.error_at, seg.error)

@@ -23,6 +23,7 @@ _LEADING_ALL_ANY = re.compile(r"(?i:ALL|ANY)\s*\(")
 # Binding strength of expression levels, lowest first (as in grammar.py).
 _OR, _AND, _NOT, _PRED, _ADD, _MUL, _UNARY, _ATOM = range(1, 9)
 _BINARY_PREC = {"OR": _OR, "AND": _AND, "+": _ADD, "-": _ADD, "*": _MUL, "/": _MUL, "%": _MUL}
+_PREDICATES = (ast.Between, ast.InList, ast.IsNull, ast.Like, ast.Matches, ast.Contains)
 _UNITS = (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000))
 
 
@@ -98,7 +99,9 @@ def _expr(node: ast.Expr) -> tuple[str, int]:
         if prec is None:  # a comparison: non-associative, operands at + - level
             return f"{_wrap(node.left, _ADD)} {node.op} {_wrap(node.right, _ADD)}", _PRED
         return f"{_wrap(node.left, prec)} {node.op} {_wrap(node.right, prec + 1)}", prec
-    operand = _wrap(node.operand, _ADD)  # type: ignore[union-attr]
+    if not isinstance(node, _PREDICATES):
+        raise TypeError(f"not an expression: {node!r}")
+    operand = _wrap(node.operand, _ADD)
     neg = "NOT " if getattr(node, "negated", False) else ""
     if isinstance(node, ast.Between):
         low, high = _wrap(node.low, _ADD), _wrap(node.high, _ADD)
@@ -111,14 +114,12 @@ def _expr(node: ast.Expr) -> tuple[str, int]:
         return f"{operand} {neg}LIKE {_string(node.pattern)}", _PRED
     if isinstance(node, ast.Matches):
         return f"{operand} MATCHES {_string(node.regex)}", _PRED
-    if isinstance(node, ast.Contains):
-        if node.mode != "ONE":
-            return f"{operand} CONTAINS {node.mode} {_list(node.items)}", _PRED
-        item = _wrap(node.items[0], _ADD)
-        if _LEADING_ALL_ANY.match(item):  # would read as CONTAINS ALL (...)
-            item = f"({item})"
-        return f"{operand} CONTAINS {item}", _PRED
-    raise TypeError(f"not an expression: {node!r}")
+    if node.mode != "ONE":
+        return f"{operand} CONTAINS {node.mode} {_list(node.items)}", _PRED
+    item = _wrap(node.items[0], _ADD)
+    if _LEADING_ALL_ANY.match(item):  # would read as CONTAINS ALL (...)
+        item = f"({item})"
+    return f"{operand} CONTAINS {item}", _PRED
 
 
 # ---------------------------------------------------------------- patterns

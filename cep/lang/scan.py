@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cep.errors import caret_snippet
@@ -34,7 +35,7 @@ _LINE_BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 # Whitespace and comments between tokens (possessive: never backtracks on long input).
 SKIP_RE = re.compile(r"(?>[ \t\r\n]+|--[^\n\r]*|/\*.*?\*/)*+", re.S)
 
-_LEX = re.compile(
+_TOKENS = (
     r"(?P<str>'[^']*(?:''[^']*)*')"
     r"|(?P<ustr>')"
     r'|(?P<qid>"[^"\n]*(?:""[^"\n]*)*")'
@@ -42,10 +43,14 @@ _LEX = re.compile(
     r"|(?P<com>--[^\n\r]*|/\*.*?\*/)"
     r"|(?P<ucom>/\*)"
     r"|(?P<semi>;)"
-    r"|(?P<open>[(\[{])"
-    r"|(?P<close>[)\]}])",
-    re.S,
 )
+_LEX = re.compile(_TOKENS + r"|(?P<open>[(\[{])|(?P<close>[)\]}])", re.S)
+_LEX_FLAT = re.compile(_TOKENS, re.S)  # once a statement has an error: brackets no longer count
+_UNTERMINATED = {
+    "ustr": "unterminated string: missing closing '",
+    "ucom": "unterminated comment: missing */",
+    "uqid": 'unterminated quoted name: missing closing "',
+}
 
 _COMMENTS = re.compile(
     r"'[^']*(?:''[^']*)*'|\"[^\"\n]*(?:\"\"[^\"\n]*)*\"|(--[^\n\r]*|/\*.*?\*/)", re.S
@@ -98,56 +103,42 @@ def skip_blank(text: str, pos: int, end: int | None = None) -> int:
     return m.end() if m else pos
 
 
-def split_statements(text: str, max_nesting: int) -> list[Segment]:
+def split_statements(text: str, max_nesting: int) -> Iterator[Segment]:
     """Cut `text` at each `;` outside strings and comments; flag lexical errors per statement.
+
+    Lazy, so that a caller that stops early (too many errors) does not scan the rest.
 
     A statement whose brackets nest deeper than `max_nesting`, or with an unterminated
     string, quoted name or comment, gets `error`/`error_at` (the offending offset). An
     unterminated string or comment runs to the end of the file, as it would in SQL.
     """
-    segments: list[Segment] = []
     seg = Segment(0, len(text))
-    depth = 0
-    pos = 0
-    finditer = _LEX.finditer
-    while True:
-        stop = False
-        for m in finditer(text, pos):
-            kind = m.lastgroup
-            if kind == "open":
-                depth += 1
-                if depth > max_nesting and seg.error_at < 0:
-                    seg.error_at = m.start()
-                    seg.error = f"brackets nest deeper than {max_nesting} levels"
-            elif kind == "close":
-                depth = max(0, depth - 1)
-            elif kind == "semi":
-                seg.end = m.start()
-                segments.append(seg)
-                seg = Segment(m.end(), len(text))
-                depth = 0
-            elif kind in ("ustr", "ucom", "uqid"):
-                if seg.error_at < 0:
-                    seg.error_at = m.start()
-                    seg.error = {
-                        "ustr": "unterminated string: missing closing '",
-                        "ucom": "unterminated comment: missing */",
-                        "uqid": 'unterminated quoted name: missing closing "',
-                    }[kind]
-                if kind != "uqid":  # the string or comment swallows the rest of the file
-                    stop = True
-                    break
-                pos = m.end()
-                nl = text.find("\n", pos)
-                pos = len(text) if nl < 0 else nl
+    depth = pos = 0
+    lex = _LEX
+    while (m := lex.search(text, pos)) is not None:
+        kind, pos = m.lastgroup, m.end()
+        if kind == "open":
+            depth += 1
+            if depth > max_nesting:
+                seg.error_at = m.start()
+                seg.error = f"brackets nest deeper than {max_nesting} levels"
+                lex = _LEX_FLAT
+        elif kind == "close":
+            depth = max(0, depth - 1)
+        elif kind == "semi":
+            seg.end = m.start()
+            yield seg
+            seg, depth, lex = Segment(m.end(), len(text)), 0, _LEX
+        elif kind in _UNTERMINATED:
+            if seg.error_at < 0:
+                seg.error_at, seg.error = m.start(), _UNTERMINATED[kind]
+                lex = _LEX_FLAT
+            if kind != "uqid":  # the string or comment swallows the rest of the file
                 break
-        else:
-            break
-        if stop:
-            break
+            nl = text.find("\n", pos)  # a quoted name ends at the end of its line
+            pos = len(text) if nl < 0 else nl
     seg.end = len(text)
-    segments.append(seg)
-    return segments
+    yield seg
 
 
 def innermost_open(text: str, end: int, bracket: str = "(") -> int:

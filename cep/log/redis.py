@@ -10,8 +10,12 @@ and the checkpoint keys of a worker partition id `stream:p` — live on one shar
 Offsets: entry id `<offset>-1` (the milliseconds part is the offset; Redis refuses `0-0`,
 hence sequence 1). The append Lua script bumps `next` with HINCRBY and XADDs the batch
 with explicit ids in one atomic call, so offsets are contiguous even with concurrent
-producers and never reused after trimming. Reading from offset o is `XRANGE <o>-0 + COUNT n`
-(one round trip); retention is an exact `XTRIM MINID` in the same script.
+producers and never reused after trimming; retention is an exact `XTRIM MINID` in the same
+script. A batch travels as one bulk string of concatenated events plus their lengths (few
+RESP arguments to pack), one script call per partition, all pipelined in one round trip.
+Reading from offset o is one script call running `XRANGE <o>-0 + COUNT n` that returns two
+JSON arrays (offsets, events), each decoded by one orjson call: redis-py's per-element
+reply parsing of a plain XRANGE was about 4x slower.
 
 Durability: an append is acknowledged when the server replied; with `appendonly yes` the
 entry is in the AOF (written before the reply, fsynced per `appendfsync`, every second by
@@ -58,17 +62,35 @@ return 0
 """
 
 _APPEND = """
-local n = #ARGV
+local data, n, lens = ARGV[1], 0, {}
+for l in string.gmatch(ARGV[2], '%d+') do
+  n = n + 1
+  lens[n] = tonumber(l)
+end
 local nxt = redis.call('HINCRBY', KEYS[2], 'next', n)
 local base = nxt - n
+local pos = 1
 for i = 1, n do
-  redis.call('XADD', KEYS[1], string.format('%d-1', base + i - 1), 'e', ARGV[i])
+  local e = string.sub(data, pos, pos + lens[i] - 1)
+  pos = pos + lens[i]
+  redis.call('XADD', KEYS[1], string.format('%d-1', base + i - 1), 'e', e)
 end
 local ret = tonumber(redis.call('HGET', KEYS[2], 'ret') or '0')
 if ret > 0 and nxt > ret then
   redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-0', nxt - ret))
 end
 return base
+"""
+
+_READ = """
+local rows = redis.call('XRANGE', KEYS[1], ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])
+local offs, evs = {}, {}
+for i, r in ipairs(rows) do
+  local id = r[1]
+  offs[i] = string.sub(id, 1, string.find(id, '-', 1, true) - 1)
+  evs[i] = r[2][2]
+end
+return {'[' .. table.concat(offs, ',') .. ']', '[' .. table.concat(evs, ',') .. ']'}
 """
 
 _TRIM = """
@@ -128,8 +150,8 @@ def run_scripts(client: redis.Redis, calls: list[tuple[_Script, Sequence, Sequen
     return results
 
 
-CREATE, SET_RETENTION, APPEND, TRIM = (
-    _Script(_CREATE), _Script(_SET_RETENTION), _Script(_APPEND), _Script(_TRIM)
+CREATE, SET_RETENTION, APPEND, READ, TRIM = (
+    _Script(_CREATE), _Script(_SET_RETENTION), _Script(_APPEND), _Script(_READ), _Script(_TRIM)
 )
 
 
@@ -210,9 +232,12 @@ class RedisLog(Log):
         for d, p in zip(data, parts):
             groups.setdefault(p, []).append(d)
         order = list(groups)
-        bases = run_scripts(
-            self.w, [(APPEND, self._keys(stream, p), groups[p]) for p in order]
-        )
+        calls = [
+            (APPEND, self._keys(stream, p),
+             [b"".join(groups[p]), ",".join(str(len(d)) for d in groups[p])])
+            for p in order
+        ]
+        bases = run_scripts(self.w, calls)
         nxt = {p: int(b) for p, b in zip(order, bases)}
         out = []
         for p in parts:
@@ -225,11 +250,10 @@ class RedisLog(Log):
     ) -> list[tuple[int, dict]]:
         """Up to max_count (offset, event) with offset >= from_offset (one XRANGE)."""
         self._check_read(partition, self.partitions(stream), from_offset, max_count)
-        rows = self.r.execute_command(
-            "XRANGE", self._keys(stream, partition)[0], f"{from_offset}-0", "+", "COUNT", max_count
-        )
-        loads = orjson.loads
-        return [(int(eid[: eid.index(b"-")]), loads(fields[b"e"])) for eid, fields in rows]
+        offs, evs = run_scripts(
+            self.r, [(READ, [self._keys(stream, partition)[0]], [from_offset, max_count])]
+        )[0]
+        return list(zip(orjson.loads(offs), orjson.loads(evs)))
 
     def end_offsets(self, stream: str) -> list[int]:
         """Per partition, the next offset to be written (one pipelined round trip)."""

@@ -25,7 +25,7 @@ import orjson
 
 from cep.log.base import EventLimits, Log, LogError, PartitionCountError, StreamNotFoundError
 
-__all__ = ["SqliteLog", "connect"]
+__all__ = ["SqliteDb", "SqliteLog", "connect"]
 
 SYNCHRONOUS = ("off", "normal", "full", "extra")
 

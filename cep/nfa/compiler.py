@@ -169,7 +169,9 @@ def compile_pattern(
 class _Folder:
     """Step 2: resting nodes and their ordered epsilon closures."""
 
-    def __init__(self, code: list[list], specs: tuple[VarSpec, ...], max_nodes: int, span: ast.Span):
+    def __init__(
+        self, code: list[list], specs: tuple[VarSpec, ...], max_nodes: int, span: ast.Span
+    ):
         self.code = code
         self.specs = specs
         self.max_nodes = max_nodes
@@ -212,7 +214,9 @@ class _Folder:
             return n
         if len(self.kinds) >= self.max_nodes:
             raise RuleLimitError(
-                self.span.line, self.span.column, f"pattern needs more than {self.max_nodes} NFA states"
+                self.span.line,
+                self.span.column,
+                f"pattern needs more than {self.max_nodes} NFA states",
             )
         n = len(self.kinds)
         self.node_of[key] = n

@@ -26,11 +26,21 @@ def to_networkx(program: Program) -> nx.MultiDiGraph:
             attrs["forbid"] = [program.vars[x].name for x in program.negs[n]]
         g.add_node(n, **attrs)
 
-    def consume_edges(src: object, var: int, succ: tuple[int, ...], mode: str, forbid: list[str]) -> None:
+    def consume_edges(
+        src: object, var: int, succ: tuple[int, ...], mode: str, forbid: list[str]
+    ) -> None:
         v = program.vars[var]
         for order, dst in enumerate(succ):
-            g.add_edge(src, dst, var=v.name, condition=v.source, stream=v.stream, mode=mode,
-                       forbid=forbid, order=order)
+            g.add_edge(
+                src,
+                dst,
+                var=v.name,
+                condition=v.source,
+                stream=v.stream,
+                mode=mode,
+                forbid=forbid,
+                order=order,
+            )
 
     for order, n in enumerate(program.start):
         g.add_edge(START, n, var=None, condition=None, mode="epsilon", forbid=[], order=order)

@@ -78,7 +78,9 @@ class Program:
         kinds: tuple[int, ...],
         node_vars: tuple[int, ...],
         succ: tuple[tuple[int, ...], ...],
-        components: tuple[tuple[tuple[tuple[int, ...], tuple[tuple[int, tuple[int, ...]], ...]], ...], ...],
+        components: tuple[
+            tuple[tuple[tuple[int, ...], tuple[tuple[int, tuple[int, ...]], ...]], ...], ...
+        ],
         negs: tuple[tuple[int, ...], ...],
         any_match: tuple[bool, ...],
         start: tuple[int, ...],
@@ -107,7 +109,9 @@ class Program:
             item: dict[str, Any] = {"id": n, "kind": KIND_NAMES[kind], "start": n in self.start}
             if kind == CONSUME:
                 v = self.vars[self.node_vars[n]]
-                item.update(var=v.name, condition=v.source, stream=v.stream, next=list(self.succ[n]))
+                item.update(
+                    var=v.name, condition=v.source, stream=v.stream, next=list(self.succ[n])
+                )
             elif kind == WAIT:
                 item["mode"] = "skip-till-any" if self.any_match[n] else "skip-till-next"
                 item["components"] = [

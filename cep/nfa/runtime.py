@@ -135,6 +135,7 @@ class Matcher:
         "any_node",
         "components",
         "conds",
+        "dropped",
         "kinds",
         "max_threads",
         "negs",
@@ -143,13 +144,12 @@ class Matcher:
         "skip_mode",
         "skip_var",
         "start",
+        "start_by_event",
+        "start_fn",
         "succ",
         "timeout_emit",
         "var_names",
         "within",
-        "dropped",
-        "start_by_event",
-        "start_fn",
     )
 
     def __init__(
@@ -210,7 +210,7 @@ class Matcher:
                 return fns[0], True
 
             def any_of(ev: dict, b: None, _fns: tuple = fns) -> bool:
-                for fn in _fns:
+                for fn in _fns:  # noqa: SIM110 - a plain loop beats any(<genexpr>) per event
                     if fn(ev, None):
                         return True
                 return False
@@ -281,7 +281,9 @@ class Matcher:
                     out.append((node, bind, 0))
         return out
 
-    def _advance(self, nodes: tuple, nb: Bind, out: list, seen: set, dedup: bool, group: Group) -> bool:
+    def _advance(
+        self, nodes: tuple, nb: Bind, out: list, seen: set, dedup: bool, group: Group
+    ) -> bool:
         """Add successor threads in order; return True when MATCH is reached (cut the rest)."""
         kinds = self.kinds
         for n in nodes:

@@ -100,8 +100,9 @@ class MemoryStore(Store):
     # ------------------------------------------------------------ checkpoints
 
     def load_checkpoint(self, partition_id: str) -> Checkpoint | None:
-        """The last commit of `partition_id`."""
-        return self._ckpts.get(partition_id)
+        """The last commit of `partition_id` (a copy: callers may change the offsets)."""
+        ck = self._ckpts.get(partition_id)
+        return None if ck is None else replace(ck, offsets=dict(ck.offsets))
 
     def checkpoint_ids(self) -> list[str]:
         """Partition ids that have committed."""
@@ -197,7 +198,9 @@ class MemoryStore(Store):
             e = self._outbox.get(match_id)
             if e is None:
                 return False
-            nxt = (now if next_attempt_at is None else next_attempt_at) if status == PENDING else None
+            nxt = None
+            if status == PENDING:
+                nxt = now if next_attempt_at is None else next_attempt_at
             self._outbox[match_id] = replace(
                 e, status=status, attempts=attempts, error=error, next_attempt_at=nxt,
                 updated_at=now,

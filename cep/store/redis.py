@@ -109,6 +109,7 @@ class RedisStore(Store):
         s = f"{prefix}:{{stmt}}"
         self._defs, self._versions, self._rev = f"{s}:defs", f"{s}:versions", f"{s}:rev"
         self._pids = f"{prefix}:partitions"
+        self._known: set[str] = set()  # partition ids this instance already registered
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -189,6 +190,12 @@ class RedisStore(Store):
 
     # ------------------------------------------------------------ checkpoints
 
+    def _register(self, partition_id: str) -> None:
+        """Add to the partition set before the first write (the set is a superset)."""
+        if partition_id not in self._known:
+            self.r.sadd(self._pids, partition_id)
+            self._known.add(partition_id)
+
     def _partition_ids(self) -> list[str]:
         return sorted(p.decode() for p in self.r.smembers(self._pids))
 
@@ -214,7 +221,7 @@ class RedisStore(Store):
     def fence(self, partition_id: str, token: int) -> int:
         """Raise the epoch to `token` (one Lua call)."""
         check_partition_id(partition_id)
-        self.r.sadd(self._pids, partition_id)
+        self._register(partition_id)
         res = run_scripts(self.r, [(_FENCE, [self._k(partition_id, "ckpt")], [int(token)])])[0]
         if res[0] == -1:
             raise FencedError(partition_id, token, int(res[1]))
@@ -245,7 +252,7 @@ class RedisStore(Store):
                 keys.append(self._k(partition_id, f"stmt:{stmt}"))
                 k = stmt_index[stmt] = len(keys)  # Lua KEYS are 1-based
             argv += [mid, k, body, _status_json(stmt, PENDING, 0, None, now, now, now)]
-        self.r.sadd(self._pids, partition_id)  # before the commit: the set is a superset
+        self._register(partition_id)
         res = run_scripts(self.r, [(_COMMIT, keys, argv)])[0]
         if res[0] == -1:
             raise FencedError(partition_id, token, int(res[1]))
@@ -415,6 +422,8 @@ def _decode_cursor(cursor: str | None) -> dict[str, str]:
             raise ValueError
         for v in pos.values():
             _sid_key(v.encode())
+        if _encode_cursor(pos) != cursor:  # only cursors this store produced
+            raise ValueError
     except (ValueError, TypeError):  # binascii.Error and JSONDecodeError are ValueErrors
         raise StoreError(f"invalid cursor {cursor!r}") from None
     return pos

@@ -142,7 +142,8 @@ class SqliteStore(Store):
             rec = self._next_record(cur, last[0] if last else 0, name, text, tenant, enabled)
             if rec.change != "unchanged":
                 db.execute(
-                    f"INSERT OR REPLACE INTO statements ({_STMT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT OR REPLACE INTO statements ({_STMT_COLS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (rec.name, rec.text, rec.version, int(rec.enabled), rec.tenant,
                      rec.created_at, rec.updated_at),
                 )

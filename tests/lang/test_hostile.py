@@ -30,6 +30,14 @@ from cep.lang.parser import (
 )
 from cep.lang.printer import to_text
 
+
+def raised(cls: type[Exception], fn, *args):  # type: ignore[no-untyped-def]
+    """The exception `fn(*args)` raises, which must be a `cls`."""
+    with pytest.raises(cls) as info:
+        fn(*args)
+    return info.value
+
+
 FUZZ = settings(
     deadline=None, max_examples=250, suppress_health_check=[HealthCheck.too_slow]
 )  # each example is timed by hand: see _bounded
@@ -64,13 +72,75 @@ EMIT view.user AS "user", SUM(cart.qty) / 2 AS q, COUNT(*) AS n
 THEN EMIT INTO abandoned, WEBHOOK 'https://x.example/h' SECRET 'k1'""",
 ]
 
-KEYWORDS = (
-    "RULE SEARCH STREAM FROM WHERE PATTERN DEFINE WITHIN EMIT THEN PARTITION BY AFTER MATCH "
-    "SKIP PAST LAST EVENT TO NEXT FIRST AS AND OR NOT IN IS NULL BETWEEN LIKE MATCHES CONTAINS "
-    "ALL ANY TRUE FALSE WEBHOOK SECRET INTO KEY TIME WATERMARK LATE EVENTS ON TIMEOUT STRING "
-    "INT FLOAT LIST COUNT SUM a b x.y amount 'str' 'it''s' 42 1_000 3.5 1e9 10m 500ms 2 HOURS"
-).split()
-PUNCT = list("()[]{},;.!|?*+-/%=<>'\"") + ["->", "->>", "<>", "!=", "<=", ">=", "--", "/*", "*/"]
+KEYWORDS = [
+    "RULE",
+    "SEARCH",
+    "STREAM",
+    "FROM",
+    "WHERE",
+    "PATTERN",
+    "DEFINE",
+    "WITHIN",
+    "EMIT",
+    "THEN",
+    "PARTITION",
+    "BY",
+    "AFTER",
+    "MATCH",
+    "SKIP",
+    "PAST",
+    "LAST",
+    "EVENT",
+    "TO",
+    "NEXT",
+    "FIRST",
+    "AS",
+    "AND",
+    "OR",
+    "NOT",
+    "IN",
+    "IS",
+    "NULL",
+    "BETWEEN",
+    "LIKE",
+    "MATCHES",
+    "CONTAINS",
+    "ALL",
+    "ANY",
+    "TRUE",
+    "FALSE",
+    "WEBHOOK",
+    "SECRET",
+    "INTO",
+    "KEY",
+    "TIME",
+    "WATERMARK",
+    "LATE",
+    "EVENTS",
+    "ON",
+    "TIMEOUT",
+    "STRING",
+    "INT",
+    "FLOAT",
+    "LIST",
+    "COUNT",
+    "SUM",
+    "a",
+    "b",
+    "x.y",
+    "amount",
+    "'str'",
+    "'it''s'",
+    "42",
+    "1_000",
+    "3.5",
+    "1e9",
+    "10m",
+    "500ms",
+    "2",
+    "HOURS",
+]
+PUNCT = [*"()[]{},;.!|?*+-/%=<>'\"", "->", "->>", "<>", "!=", "<=", ">=", "--", "/*", "*/"]
 
 
 def _cpu_seconds(fn, *args):  # type: ignore[no-untyped-def]
@@ -167,13 +237,13 @@ def test_syntax_errors_name_line_and_column(text: str, line: int, column: int, f
 
 def test_snippet_shows_the_offending_line():
     text = "STREAM s;\nRULE r FROM s\n  PATTERN (a)\n  WITHIN 10x"
-    err = pytest.raises(RuleSyntaxError, parse, text).value
+    err = raised(RuleSyntaxError, parse, text)
     assert err.snippet == "  WITHIN 10x\n         ^"
 
 
 def test_crlf_and_unicode_line_breaks_count_like_splitlines():
     text = "STREAM s;\r\nSTREAM t;\rRULE r FROM s PATTERN (a) WHEN"
-    err = pytest.raises(RuleSyntaxError, parse, text).value
+    err = raised(RuleSyntaxError, parse, text)
     assert (err.line, err.column) == (3, 27)
     assert err.snippet.startswith("RULE r FROM s")
 
@@ -201,13 +271,15 @@ def test_collect_all_returns_every_error_and_keeps_good_statements():
 
 
 def test_semicolons_inside_strings_and_comments_do_not_split():
-    text = "SEARCH a FROM s WHERE x = ';' -- ; not here\n /* ; nor here */ AND y = 1; SEARCH b FROM s"
+    text = (
+        "SEARCH a FROM s WHERE x = ';' -- ; not here\n /* ; nor here */ AND y = 1; SEARCH b FROM s"
+    )
     script = parse(text)
     assert [s.name for s in script.statements] == ["a", "b"]
 
 
 def test_collect_all_stops_after_max_errors():
-    script, errors = parse_collect("x;" * (MAX_ERRORS + 50))
+    _, errors = parse_collect("x;" * (MAX_ERRORS + 50))
     assert len(errors) == MAX_ERRORS + 1
     assert isinstance(errors[-1], RuleLimitError)
     assert "too many errors" in errors[-1].message
@@ -323,7 +395,7 @@ def test_recursion_limit_is_restored_and_threads_agree():
 
 
 def test_huge_file_is_a_limit_error():
-    err = pytest.raises(RuleLimitError, parse, "x" * (MAX_FILE_BYTES + 1)).value
+    err = raised(RuleLimitError, parse, "x" * (MAX_FILE_BYTES + 1))
     assert (err.line, err.column) == (1, 1)
     # counted in UTF-8 bytes, not characters
     script, errors = parse_collect("é" * (MAX_FILE_BYTES // 2 + 1))

@@ -36,9 +36,9 @@ letters = st.sampled_from("abc").map(V)
 
 
 def extend(children: st.SearchStrategy) -> st.SearchStrategy:
-    quant = st.tuples(children, st.integers(0, 3), st.integers(0, 3) | st.none(), st.booleans()).map(
-        lambda t: A.PQuant(t[0], t[1], None if t[2] is None else max(t[1], t[2], 1), t[3])
-    )
+    quant = st.tuples(
+        children, st.integers(0, 3), st.integers(0, 3) | st.none(), st.booleans()
+    ).map(lambda t: A.PQuant(t[0], t[1], None if t[2] is None else max(t[1], t[2], 1), t[3]))
     return st.one_of(
         st.lists(children, min_size=2, max_size=3).map(lambda xs: seq(*xs)),
         st.lists(children, min_size=2, max_size=3).map(lambda xs: A.PAlt(tuple(xs))),
@@ -90,7 +90,12 @@ def test_skip_till_next_equals_negated_class(p: A.Pattern, v: str, text: str) ->
 
 
 @settings(max_examples=300, deadline=None)
-@given(strict_prefix, st.sampled_from("abc"), st.sampled_from("abc"), st.text(alphabet="abc", max_size=14))
+@given(
+    strict_prefix,
+    st.sampled_from("abc"),
+    st.sampled_from("abc"),
+    st.text(alphabet="abc", max_size=14),
+)
 def test_negation_equals_negated_class(p: A.Pattern, v: str, c: str, text: str) -> None:
     if v == c:
         return

@@ -17,7 +17,8 @@ def keys_of(matches):
 
 
 CARD = """
-STREAM payments (card_id STRING, amount FLOAT, ts INT) KEY card_id WATERMARK 5s LATE EVENTS TO late_payments;
+STREAM payments (card_id STRING, amount FLOAT, ts INT) KEY card_id WATERMARK 5s
+  LATE EVENTS TO late_payments;
 RULE card_testing FROM payments PARTITION BY card_id
 PATTERN (small{3,} large)
 DEFINE small AS amount < 5, large AS amount > 500
@@ -29,7 +30,9 @@ EMIT card_id, COUNT(small) AS attempts, large.amount AS amount;
 def card_events():
     ts = [0, 1000, 2000, 3000, 4000]
     amounts = [1, 2, 3, 4, 900]
-    return [{"stream": "payments", "card_id": "c1", "amount": a, "ts": t} for a, t in zip(amounts, ts)]
+    return [
+        {"stream": "payments", "card_id": "c1", "amount": a, "ts": t} for a, t in zip(amounts, ts)
+    ]
 
 
 def test_emit_fields_and_bindings_exactly_as_given():
@@ -54,9 +57,18 @@ def test_shuffling_within_watermark_bound_gives_same_matches(rnd: random.Random)
     evs = []
     t = 0
     for i in range(60):
-        t += rnd.randint(1, 3000)  # distinct times: ties are ordered by offset, which shuffling changes
-        evs.append({"stream": "payments", "card_id": f"c{rnd.randint(0, 2)}",
-                    "amount": rnd.choice([1, 2, 3, 100, 900]), "ts": t, "i": i})
+        t += rnd.randint(
+            1, 3000
+        )  # distinct times: ties are ordered by offset, which shuffling changes
+        evs.append(
+            {
+                "stream": "payments",
+                "card_id": f"c{rnd.randint(0, 2)}",
+                "amount": rnd.choice([1, 2, 3, 100, 900]),
+                "ts": t,
+                "i": i,
+            }
+        )
     ordered = replay(CARD, evs)
     # displace events only within the 5 s bound: sort by ts + jitter < bound
     jittered = sorted(evs, key=lambda e: e["ts"] + rnd.randint(0, 4999))
@@ -138,13 +150,22 @@ ANY_VALUE = st.recursive(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.dictionaries(st.sampled_from(["amount", "card_id", "country", "tags", "ts", "x"]),
-                                ANY_VALUE, max_size=6), max_size=12))
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["amount", "card_id", "country", "tags", "ts", "x"]),
+            ANY_VALUE,
+            max_size=6,
+        ),
+        max_size=12,
+    )
+)
 def test_missing_or_mistyped_attributes_never_crash(events):
     text = """
     RULE r1 FROM s PARTITION BY card_id PATTERN (a b+ -> c)
     DEFINE a AS amount < 5 AND country IN ('KR', 'US'), b AS SUM(b.amount) > 3 OR x LIKE 'q%',
-           c AS amount > FIRST(a.amount) * 2 AND tags CONTAINS ANY ('t', 1) AND LOWER(country) = 'kr'
+           c AS amount > FIRST(a.amount) * 2 AND tags CONTAINS ANY ('t', 1)
+                AND LOWER(country) = 'kr'
     WITHIN 1h
     EMIT COUNT(b) AS n, AVG(b.amount) AS avg, ABS(c.amount) AS c_amount;
     SEARCH s1 FROM s WHERE amount BETWEEN 1 AND 10 AND x MATCHES '^a' AND tags CONTAINS 'z'

@@ -33,7 +33,10 @@ def letters_rule(pattern: str, names: str, extra: str = "") -> str:
 def run(rule: str, seq: str) -> list[list[str]]:
     """Events named by `seq` (space separated, e.g. 'a b1 b2'); name = label without digits."""
     labels = seq.split()
-    events = [{"name": lab.rstrip("0123456789").lower(), "label": lab, "ts": i} for i, lab in enumerate(labels)]
+    events = [
+        {"name": lab.rstrip("0123456789").lower(), "label": lab, "ts": i}
+        for i, lab in enumerate(labels)
+    ]
     out = []
     for m in replay(rule, events, stream="s"):
         out.append([events[off]["label"] for _, off in sorted(m.offsets, key=lambda x: x[1])])
@@ -64,8 +67,15 @@ def test_flink_looping_strict_contiguity():
 def test_flink_looping_non_deterministic_relaxed_contiguity():
     # Flink: {a b1 c}, {a b1 b2 c}, {a b1 b3 c}, {a b1 b2 b3 c}, {a b2 c}, {a b2 b3 c}, {a b3 c}
     got = run(letters_rule("a ->> b->>+ -> c", "abcd"), "a b1 d1 b2 d2 b3 c")
-    want = [["a", "b1", "c"], ["a", "b1", "b2", "c"], ["a", "b1", "b3", "c"], ["a", "b1", "b2", "b3", "c"],
-            ["a", "b2", "c"], ["a", "b2", "b3", "c"], ["a", "b3", "c"]]
+    want = [
+        ["a", "b1", "c"],
+        ["a", "b1", "b2", "c"],
+        ["a", "b1", "b3", "c"],
+        ["a", "b1", "b2", "b3", "c"],
+        ["a", "b2", "c"],
+        ["a", "b2", "b3", "c"],
+        ["a", "b3", "c"],
+    ]
     assert sorted(got) == sorted(want)
 
 
@@ -77,7 +87,9 @@ def test_flink_looping_relaxed_contiguity_differs_one_match_per_start():
 
 def test_flink_consecutive_differs_greedy_single_match():
     # Flink: {C A1 B}, {C A1 A2 B}, {C A1 A2 A3 B}; ours: the greedy one only.
-    assert run(letters_rule("c -> a+ -> b", "abcd"), "C D A1 A2 A3 D A4 B") == [["C", "A1", "A2", "A3", "B"]]
+    assert run(letters_rule("c -> a+ -> b", "abcd"), "C D A1 A2 A3 D A4 B") == [
+        ["C", "A1", "A2", "A3", "B"]
+    ]
     assert run(letters_rule("c -> a+? -> b", "abcd"), "C D A1 A2 A3 D A4 B") == [["C", "A1", "B"]]
 
 
@@ -112,17 +124,26 @@ def test_flink_skip_to_first_with_alternations():
     DEFINE x AS name IN ('a', 'b', 'c'), y AS name IN ('b', 'c'), z AS name = 'c', w AS name = 'd'
     AFTER MATCH SKIP TO FIRST z
     """
-    assert run(rule, "a b c1 c2 c3 d") == [["a", "b", "c1", "c2", "c3", "d"], ["c1", "c2", "c3", "d"]]
+    assert run(rule, "a b c1 c2 c3 d") == [
+        ["a", "b", "c1", "c2", "c3", "d"],
+        ["c1", "c2", "c3", "d"],
+    ]
     no_skip = rule.replace("TO FIRST z", "TO NEXT EVENT")
     assert run(no_skip, "a b c1 c2 c3 d") == [
-        ["a", "b", "c1", "c2", "c3", "d"], ["b", "c1", "c2", "c3", "d"], ["c1", "c2", "c3", "d"]]
+        ["a", "b", "c1", "c2", "c3", "d"],
+        ["b", "c1", "c2", "c3", "d"],
+        ["c1", "c2", "c3", "d"],
+    ]
 
 
 def test_flink_skip_to_next_a_b_plus_differs_greedy():
     # Flink SKIP_TO_NEXT emits {a b1} eagerly; our greedy b+ prefers {a b1 b2 b3}; reluctant agrees.
     assert run(letters_rule("a b+", "ab", "AFTER MATCH SKIP TO NEXT EVENT"), "a b1 b2 b3") == [
-        ["a", "b1", "b2", "b3"], ]
-    assert run(letters_rule("a b+?", "ab", "AFTER MATCH SKIP TO NEXT EVENT"), "a b1 b2 b3") == [["a", "b1"]]
+        ["a", "b1", "b2", "b3"],
+    ]
+    assert run(letters_rule("a b+?", "ab", "AFTER MATCH SKIP TO NEXT EVENT"), "a b1 b2 b3") == [
+        ["a", "b1"]
+    ]
 
 
 # ---------------------------------------------------------------- Flink: NOT patterns

@@ -16,9 +16,7 @@ LETTERS = "abc"
 
 
 def letter_rule(pattern: A.Pattern, within: int | None, skip: str = "PAST_LAST") -> A.RuleStmt:
-    defines = tuple(
-        A.Define(ch, A.Binary("=", A.Name(("l",)), A.Literal(ch))) for ch in LETTERS
-    )
+    defines = tuple(A.Define(ch, A.Binary("=", A.Name(("l",)), A.Literal(ch))) for ch in LETTERS)
     return A.RuleStmt(
         name="r",
         sources=(A.Source("s"),),

@@ -74,7 +74,9 @@ def _key(raw: str) -> Any:
 
 
 def parse_expect(body: str) -> list[dict[str, Any]]:
-    lines = [ln.strip() for ln in body.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    lines = [
+        ln.strip() for ln in body.splitlines() if ln.strip() and not ln.strip().startswith("#")
+    ]
     if lines == ["none"]:
         return []
     out = []
@@ -110,7 +112,9 @@ def examples() -> tuple[list[Any], list[Any]]:
         if info != "cep":
             i += 1
             continue
-        name = re.search(r"(?:RULE|SEARCH|STREAM)\s+(\w+)", body, re.IGNORECASE)
+        name = re.search(r"(?:RULE|SEARCH)\s+(\w+)", body, re.IGNORECASE) or re.search(
+            r"STREAM\s+(\w+)", body, re.IGNORECASE
+        )
         ident = f"L{line}-{name.group(1) if name else 'block'}"
         if i + 2 < len(bs) and bs[i + 1][0] == "events" and bs[i + 2][0] == "expect":
             replayed.append(
@@ -148,9 +152,7 @@ def test_example(text: str, events: list[dict[str, Any]], expect: list[dict[str,
     got = Counter(json.dumps(canonical(m), sort_keys=True) for m in matches)
     want_plain = [{k: v for k, v in e.items() if k != "fields"} for e in expect]
     want = Counter(json.dumps(e, sort_keys=True) for e in want_plain)
-    assert got == want, (
-        f"\nexpected: {sorted(want)}\n     got: {sorted(got)}"
-    )
+    assert got == want, f"\nexpected: {sorted(want)}\n     got: {sorted(got)}"
     for e, plain in zip(expect, want_plain):
         if "fields" in e:
             fields = [m.fields for m in matches if canonical(m) == plain]
@@ -166,22 +168,90 @@ def test_illustration_compiles(text: str) -> None:
 
 # Every operator and clause of the language has at least one executed example.
 REQUIRED = [
-    r"\bSTREAM\b", r"\bKEY\b", r"\bTIME\b", r"\bWATERMARK\b", r"LATE EVENTS TO",
-    r"\bSEARCH\b", r"\bRULE\b", r"FROM \w+\s*,\s*\w+", r"\bFROM \w+ WHERE\b",
-    r"PARTITION BY \w+\s*,", r"\bWITHIN\b", r"ON TIMEOUT EMIT",
-    r"AFTER MATCH SKIP PAST LAST EVENT", r"AFTER MATCH SKIP TO NEXT EVENT",
-    r"AFTER MATCH SKIP TO FIRST", r"AFTER MATCH SKIP TO LAST", r"\bEMIT\b.*\bAS\b",
-    r"THEN WEBHOOK", r"\bSECRET\b", r"THEN EMIT INTO",
-    r"\w ->> \w", r"\w -> \w", r"\|", r"\w\?(?![?])", r"\w\*(?![?])", r"\w\+(?![?])",
-    r"\{\d+\}", r"\{\d+,\}", r"\{\d+,\d+\}", r"\{,\d+\}",
-    r"\?\?", r"\*\?", r"\+\?", r"\{\d+,\d+\}\?",
-    r"->\+", r"->\*", r"->\{\d", r"->>\{", r"-> !\w+ ->", r"-> !\w+\)",
-    r"\bBETWEEN\b", r"NOT BETWEEN", r"\bIN \(", r"NOT IN \(", r"IS NULL", r"IS NOT NULL",
-    r"CONTAINS '", r"CONTAINS ALL", r"CONTAINS ANY", r"\bLIKE\b", r"NOT LIKE", r"MATCHES",
-    r"\bOR\b", r"\bNOT \(", r"<>|!=", r"<=", r">=", r" % ", r" / ", r" \* ", r" - ", r" \+ ",
-    r"LOWER\(", r"UPPER\(", r"ABS\(", r"LEN\(", r"COALESCE\(", r"ROUND\(", r"FLOOR\(",
-    r"CEIL\(", r"FIRST\(", r"LAST\(", r"COUNT\(\w+\)", r"COUNT\(\*\)", r"SUM\(", r"AVG\(",
-    r"MIN\(", r"MAX\(", r"\w+\.\w+\.\w+", r'"[\w-]+"', r"--", r"/\*", r"''", r"\d_\d",
+    r"\bSTREAM\b",
+    r"\bKEY\b",
+    r"\bTIME\b",
+    r"\bWATERMARK\b",
+    r"LATE EVENTS TO",
+    r"\bSEARCH\b",
+    r"\bRULE\b",
+    r"FROM \w+\s*,\s*\w+",
+    r"\bFROM \w+ WHERE\b",
+    r"PARTITION BY \w+\s*,",
+    r"\bWITHIN\b",
+    r"ON TIMEOUT EMIT",
+    r"AFTER MATCH SKIP PAST LAST EVENT",
+    r"AFTER MATCH SKIP TO NEXT EVENT",
+    r"AFTER MATCH SKIP TO FIRST",
+    r"AFTER MATCH SKIP TO LAST",
+    r"\bEMIT\b.*\bAS\b",
+    r"THEN WEBHOOK",
+    r"\bSECRET\b",
+    r"EMIT INTO \w+",
+    r"\w ->> \w",
+    r"\w -> \w",
+    r"\|",
+    r"\w\?(?![?])",
+    r"\w\*(?![?])",
+    r"\w\+(?![?])",
+    r"\{\d+\}",
+    r"\{\d+,\}",
+    r"\{\d+,\d+\}",
+    r"\{,\d+\}",
+    r"\?\?",
+    r"\*\?",
+    r"\+\?",
+    r"\{\d+,\d+\}\?",
+    r"->\+",
+    r"->\*",
+    r"->\{\d",
+    r"->>\{",
+    r"-> !\w+ ->",
+    r"-> !\w+\)",
+    r"\bBETWEEN\b",
+    r"NOT BETWEEN",
+    r"\bIN \(",
+    r"NOT IN \(",
+    r"IS NULL",
+    r"IS NOT NULL",
+    r"CONTAINS '",
+    r"CONTAINS ALL",
+    r"CONTAINS ANY",
+    r"\bLIKE\b",
+    r"NOT LIKE",
+    r"MATCHES",
+    r"\bOR\b",
+    r"\bNOT \(",
+    r"<>|!=",
+    r"<=",
+    r">=",
+    r" % ",
+    r" / ",
+    r" \* ",
+    r" - ",
+    r" \+ ",
+    r"LOWER\(",
+    r"UPPER\(",
+    r"ABS\(",
+    r"LEN\(",
+    r"COALESCE\(",
+    r"ROUND\(",
+    r"FLOOR\(",
+    r"CEIL\(",
+    r"FIRST\(",
+    r"LAST\(",
+    r"COUNT\(\w+\)",
+    r"COUNT\(\*\)",
+    r"SUM\(",
+    r"AVG\(",
+    r"MIN\(",
+    r"MAX\(",
+    r"\w+\.\w+\.\w+",
+    r'"[\w-]+"',
+    r"--",
+    r"/\*",
+    r"''",
+    r"\d_\d",
 ]
 
 

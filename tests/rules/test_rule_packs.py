@@ -31,7 +31,9 @@ REQUIRED_HEADER = ("id", "status", "description", "version")
 STATUSES = {"experimental", "test", "stable", "deprecated"}
 
 _HEADER_LINE = re.compile(r"^--\s*([A-Za-z_][A-Za-z0-9_-]*)\s*:\s*(.*?)\s*$")
-_STATEMENT = re.compile(r"^\s*(RULE|SEARCH)\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE | re.MULTILINE)
+_STATEMENT = re.compile(
+    r"^\s*(RULE|SEARCH)\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE | re.MULTILINE
+)
 
 
 def packs() -> list[Path]:
@@ -55,18 +57,27 @@ def statement_files() -> list[Path]:
 
 
 def header(path: Path) -> dict[str, str]:
-    """The `-- key: value` lines at the top of a file (until the first other line)."""
+    """The `-- key: value` lines at the top of a file (until the first other line).
+
+    A line `--   more text` (two or more spaces after `--`) continues the previous value.
+    """
     out: dict[str, str] = {}
+    last: str | None = None
     for line in path.read_text(encoding="utf-8").splitlines():
         stripped = line.strip()
         if not stripped:
             continue
+        if not stripped.startswith("--"):
+            break
+        if last is not None and re.match(r"--\s{2,}\S", stripped):
+            out[last] = f"{out[last]} {stripped[2:].strip()}"
+            continue
         m = _HEADER_LINE.match(stripped)
         if m is None:
-            if stripped.startswith("--"):
-                continue  # free-form comment inside the header block
-            break
-        out[m.group(1).lower()] = m.group(2)
+            last = None
+            continue
+        last = m.group(1).lower()
+        out[last] = m.group(2)
     return out
 
 
@@ -78,7 +89,9 @@ def strip_comments(text: str) -> str:
 
 def statement_names(path: Path) -> list[str]:
     """Names of the RULE/SEARCH statements a file declares."""
-    return [m.group(2) for m in _STATEMENT.finditer(strip_comments(path.read_text(encoding="utf-8")))]
+    return [
+        m.group(2) for m in _STATEMENT.finditer(strip_comments(path.read_text(encoding="utf-8")))
+    ]
 
 
 def pack_text(statement_file: Path) -> str:
@@ -100,9 +113,7 @@ def load_cases() -> list[Any]:
             continue  # reported by test_every_statement_has_a_fixture
         doc = json.loads(fx.read_text(encoding="utf-8"))
         for case in doc["cases"]:
-            params.append(
-                pytest.param(f, case, id=f"{f.parent.name}/{f.stem}::{case['name']}")
-            )
+            params.append(pytest.param(f, case, id=f"{f.parent.name}/{f.stem}::{case['name']}"))
     return params
 
 
@@ -147,6 +158,13 @@ def test_header_has_required_fields(path: Path) -> None:
     assert str(uuid.UUID(h["id"])) == h["id"].lower(), f"{path}: id is not a uuid"
     assert h["status"] in STATUSES, f"{path}: status {h['status']!r} not in {sorted(STATUSES)}"
     assert re.fullmatch(r"[1-9][0-9]*", h["version"]), f"{path}: version must be 1, 2, ..."
+
+
+@pytest.mark.parametrize("pack", packs(), ids=lambda p: p.name)
+def test_stream_file_declares_pack_and_semver(pack: Path) -> None:
+    h = header(stream_files(pack)[0])
+    assert h.get("pack") == pack.name
+    assert re.fullmatch(r"\d+\.\d+\.\d+", h.get("pack-version", "")), "pack-version: X.Y.Z"
 
 
 def test_statement_names_and_ids_are_unique_across_packs() -> None:

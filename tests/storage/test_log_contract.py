@@ -298,7 +298,8 @@ def test_hostile_values_round_trip_or_are_refused_by_documented_limits(log: Log)
     assert log.end_offsets("h") == [3]
     # an odd partition key: any JSON value, canonicalised
     log.create_stream("k", 4)
-    (p1, _), (p2, _) = log.append("k", [{"a": 1}, {"a": 2}], [{"y": [1], "x": "é"}, {"x": "é", "y": [1]}])
+    keys = [{"y": [1], "x": "é"}, {"x": "é", "y": [1]}]
+    (p1, _), (p2, _) = log.append("k", [{"a": 1}, {"a": 2}], keys)
     assert p1 == p2
     with pytest.raises(LogError):
         log.append("k", [{"a": 1}], [{1, 2}])

@@ -1,0 +1,1 @@
+"""Operator tests: the apply/produce/matches/status commands and lag reporting."""

@@ -1,0 +1,1 @@
+"""Worker tests: checkpoints, restarts, derived streams, hot statement changes, crashes."""
