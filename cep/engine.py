@@ -101,6 +101,7 @@ class RuleRunner:
         "dropped_keys",
         "key",
         "limits",
+        "live_tables",
         "matcher",
         "matches",
         "partition",
@@ -109,7 +110,6 @@ class RuleRunner:
         "states",
         "stmt",
         "var_names",
-        "live_tables",
     )
 
     def __init__(self, stmt: CompiledRule, limits: Limits, partition: int) -> None:

@@ -523,7 +523,7 @@ def _key_num_false(op: str, k: str, c: object) -> Fn:
 
         def f(ev, b, _k=k, _c=c, _t=type, _N=_NUM):
             v = ev.get(_k)
-            return _t(v) in _N and v >= _c
+            return _t(v) in _N and not v < _c
     elif op == "<=":
 
         def f(ev, b, _k=k, _c=c, _t=type, _N=_NUM):
@@ -1089,7 +1089,7 @@ class _Compiler:
         self, operand: ast.Expr, s: frozenset, has_null: bool, typ: type | None
     ) -> tuple[Fn, Fn, Fn]:
         types: tuple[type, ...] = (str,) if typ is str else _NUM
-        miss = None if has_null else False
+        miss = False
         g = self.value(operand)
 
         def v_fn(ev, b, _g=g, _s=s, _m=miss, _t=type, _T=types):

@@ -15,7 +15,8 @@ from cep.lang.compiler import compile_text
 
 RULES = """
 RULE strict FROM s PARTITION BY k PATTERN (a b+ c) DEFINE a AS x = 'a', b AS x = 'b', c AS x = 'c';
-RULE skip FROM s PARTITION BY k PATTERN (a -> !c -> b) DEFINE a AS x = 'a', b AS x = 'b', c AS x = 'c'
+RULE skip FROM s PARTITION BY k PATTERN (a -> !c -> b)
+  DEFINE a AS x = 'a', b AS x = 'b', c AS x = 'c'
   WITHIN 50ms;
 RULE absent FROM s PARTITION BY k PATTERN (b -> !a) DEFINE a AS x = 'a', b AS x = 'b' WITHIN 30ms;
 RULE anykey FROM s PATTERN (a ->> b) DEFINE a AS x = 'a', b AS x = 'b' WITHIN 40ms;
@@ -35,8 +36,14 @@ def run(index, events):
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from("abcd"), st.integers(0, 2), st.integers(0, 1),
-                          st.integers(0, 15)), max_size=40))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from("abcd"), st.integers(0, 2), st.integers(0, 1), st.integers(0, 15)
+        ),
+        max_size=40,
+    )
+)
 def test_selective_index_equals_exhaustive(rows):
     t = 0
     events = []
