@@ -29,7 +29,7 @@ from cep.nfa.runtime import BindView, Group, KeyState, Matcher, RawMatch, bind_l
 __all__ = ["SNAPSHOT_FORMAT", "Engine", "Limits", "Match", "match_id"]
 
 NO_TIME = -(2**62)
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
 
 
 class Limits:
@@ -166,6 +166,9 @@ class Engine:
         self.buffer: list[tuple[int, int, tuple]] = []
         self.timers: list[tuple[int, int, str, Any]] = []
         self.timer_seq = 0
+        # An index that holds SEARCH statements itself (cep.index.attribute) has `select`:
+        # it emits their matches into `out` and returns the RULE runners to run.
+        self._select = getattr(self.index, "select", None)
         for s in statements:
             self.add_statement(s)
 
@@ -173,8 +176,12 @@ class Engine:
 
     def add_statement(self, stmt: CompiledRule) -> None:
         """Register (or replace) a statement; a replaced one starts with empty state."""
-        if stmt.name in self.runners:
-            self.remove_statement(stmt.name)
+        self.remove_statement(stmt.name)
+        if stmt.kind == "search" and self._select is not None:
+            # the index keeps the SEARCH (no RuleRunner/Matcher per search: 1M must fit)
+            self.index.add_search(stmt)  # type: ignore[attr-defined]
+            self._widen_bound(stmt)
+            return
         runner = RuleRunner(stmt, self.limits, self.partition)
         self.runners[stmt.name] = runner
         self.index.add(runner)
@@ -185,6 +192,10 @@ class Engine:
                     group = self.live_groups[(s, stmt.key_paths)] = (stmt.key, {})
                     self.live.setdefault(s, []).append(group)
                 runner.live_tables.append(group[1])
+        self._widen_bound(stmt)
+
+    def _widen_bound(self, stmt: CompiledRule) -> None:
+        """The reorder bound is the largest watermark of the streams statements read."""
         for s in stmt.streams:
             spec = self.streams.get(s)
             if spec is not None and spec.watermark_ms > self.bound:
@@ -197,6 +208,8 @@ class Engine:
             for key in list(runner.states):
                 self._close_key(runner, key)
             self.index.remove(runner)
+        elif self._select is not None:
+            self.index.remove_search(name)  # type: ignore[attr-defined]
 
     def spec(self, stream: str) -> StreamSpec:
         """The stream's spec (schema-less default when undeclared)."""
@@ -281,7 +294,9 @@ class Engine:
                     if r not in seen:
                         seen.add(r)
                         run(r, rec)
-        for r in index.candidates(stream, event):
+        select = self._select
+        cands = select(rec, self.partition, self.out) if select else index.candidates(stream, event)
+        for r in cands:
             if seen is None or r not in seen:
                 run(r, rec)
 
@@ -443,20 +458,30 @@ class Engine:
 
     def stats(self) -> dict[str, Any]:
         """Counters for the summary and the API: per statement matches, drops, live state."""
+        statements = {
+            name: {
+                "matches": r.matches,
+                "live_keys": len(r.states),
+                "partial_matches": sum(ks.nthreads for ks in r.states.values()),
+                "limit_drops": r.matcher.dropped,
+                "evicted_keys": r.dropped_keys,
+            }
+            for name, r in self.runners.items()
+        }
+        if self._select is not None:  # searches held by the index: those that matched
+            for name, st in self.index.search_stats().items():  # type: ignore[attr-defined]
+                statements[name] = {
+                    "matches": st["matches"],
+                    "live_keys": 0,
+                    "partial_matches": 0,
+                    "limit_drops": 0,
+                    "evicted_keys": 0,
+                }
         return {
             "events": self.n_events,
             **self.counters,
             "watermark": None if self.max_ts == NO_TIME else self.max_ts - self.bound,
-            "statements": {
-                name: {
-                    "matches": r.matches,
-                    "live_keys": len(r.states),
-                    "partial_matches": sum(ks.nthreads for ks in r.states.values()),
-                    "limit_drops": r.matcher.dropped,
-                    "evicted_keys": r.dropped_keys,
-                }
-                for name, r in self.runners.items()
-            },
+            "statements": statements,
         }
 
     # ------------------------------------------------------------- checkpoints
@@ -469,9 +494,12 @@ class Engine:
         """
         events: dict[str, list] = {}
 
-        def ref(rec: tuple) -> int:
-            events.setdefault(str(rec[0]), [rec[1], rec[3], rec[2]])
-            return rec[0]
+        def ref(rec: tuple) -> str:
+            # offsets are per stream: two streams of one partition can share an offset
+            key = f"{rec[3]}\x1f{rec[0]}"
+            if key not in events:
+                events[key] = [rec[0], rec[1], rec[3], rec[2]]
+            return key
 
         def binds(b: Any) -> list | None:
             if b is None:
@@ -516,7 +544,7 @@ class Engine:
         state = orjson.loads(data)
         if state.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(f"unsupported snapshot format {state.get('format')!r}")
-        recs = {int(k): (int(k), v[0], v[2], v[1]) for k, v in state["events"].items()}
+        recs = {k: (off, ts, ev, stream) for k, (off, ts, stream, ev) in state["events"].items()}
 
         def unbind(lst: list | None) -> Any:
             b = None
@@ -528,7 +556,7 @@ class Engine:
         self.clock = state["clock"]
         self.counters = dict(state["counters"])
         self.n_events = self.counters.pop("events", 0)
-        self.buffer = [(recs[o][1], o, recs[o]) for (o,) in state["buffer"]]
+        self.buffer = [(recs[k][1], recs[k][0], recs[k]) for (k,) in state["buffer"]]
         heapq.heapify(self.buffer)
         self.timers = []
         for name, st in state["statements"].items():

@@ -1,4 +1,4 @@
-"""The worker: consumes log partitions, runs one engine per partition, checkpoints atomically.
+"""The worker: consumes log partitions, runs the engines of each partition, checkpoints atomically.
 
 Why it is built this way ("store the offset with the output"):
 
@@ -42,16 +42,20 @@ Why it is built this way ("store the offset with the output"):
   `statements_poll_ms` (default 500 ms); a new statement starts at the partition's current
   offsets, a replaced one (new version) starts with empty state, a paused or removed one
   is dropped with its state (resuming starts empty at the current offset). A statement
-  that reads a stream the partition did not consume yet starts that stream at its current
-  end offset; a partition that never committed (a fresh deployment) starts every stream at
-  its first retained entry, so `cep apply; cep produce; cep worker --drain` sees every
-  event. Backfilling a new statement from an older offset is not implemented.
+  that reads a stream the partition did not read yet starts that stream at its end
+  offset. A partition that never committed (a first start) starts every stream at its
+  first retained entry, and commits those offsets as soon as it opens, so `cep apply; cep
+  produce; cep worker --drain` sees every event. Backfilling a new statement from an older
+  offset is not implemented.
 * **Failures.** A connection or I/O error (Redis restarted, SQLite locked too long) drops
   all in-memory state and restarts from the checkpoints after a backoff (0.1 s doubling to
   5 s), exactly like a process restart, so recovery has a single, tested path.
-* **Reading.** One batch per partition per round (`batch_size`), read ahead by one batch in
-  a background thread (SQLite and Redis do their part without holding the GIL); SQLite
-  batches are fetched as one JSON array (see `_SqliteReader`).
+* **Reading.** One batch per engine group and partition per round (`batch_size`). SQLite
+  batches come as one JSON array; on Redis the next batch is requested
+  before the current one runs through the engine (`cep.reader`), so the server prepares
+  it meanwhile.
+
+See docs/operations.md for the operator's view of all this.
 """
 
 from __future__ import annotations
@@ -64,7 +68,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +78,7 @@ from cep.engine import NO_TIME, Engine, Limits, Match
 from cep.lag import DEFAULT_WARN_RATIO, RING_SIZE
 from cep.lang import ast
 from cep.log.base import Log, LogError, StreamNotFoundError
+from cep.reader import Batch, Pending, Reader
 from cep.registry import Loader, Registry
 from cep.store.base import Store, now_ms
 
@@ -144,58 +148,6 @@ def read_header(state: bytes) -> dict[str, Any]:
         return {}
 
 
-# ------------------------------------------------------------------ reading
-
-
-Batch = tuple[Sequence[int], list[dict]]
-
-
-class _SqliteReader:
-    """Reads a SQLite log partition as one JSON array per batch (2-3x fewer Python calls).
-
-    `group_concat(off || ',' || data)` makes SQLite build `[off, event, off, event, ...]`
-    inside sqlite3_step (GIL released), and one orjson call decodes it; offsets travel with
-    their events, so the result is correct whatever order group_concat used (checked, and
-    sorted if ever needed).
-    """
-
-    SQL = (
-        "SELECT group_concat(off || ',' || data, ',') FROM (SELECT off, data FROM log_entries "
-        "WHERE sid = ? AND part = ? AND off >= ? ORDER BY off LIMIT ?)"
-    )
-
-    def __init__(self, log: Any) -> None:
-        self.log = log
-
-    def __call__(self, stream: str, partition: int, start: int, n: int) -> Batch:
-        sid, nparts = self.log._lookup(stream)
-        self.log._check_read(partition, nparts, start, n)
-        with self.log._sql.lock:
-            (text,) = self.log._sql.db.execute(self.SQL, (sid, partition, start, n)).fetchone()
-        if not text:
-            return [], []
-        arr = orjson.loads("[" + text + "]")
-        offs, evs = arr[0::2], arr[1::2]
-        if offs != sorted(offs):
-            pairs = sorted(zip(offs, evs), key=lambda x: x[0])
-            offs, evs = [o for o, _ in pairs], [e for _, e in pairs]
-        return offs, evs
-
-
-def make_reader(log: Log) -> Callable[[str, int, int, int], Batch]:
-    """The fastest batch reader for `log`: (stream, partition, from, n) -> (offsets, events)."""
-    from cep.log.sqlite import SqliteLog
-
-    if isinstance(log, SqliteLog) and hasattr(log, "_sql") and hasattr(log, "_lookup"):
-        return _SqliteReader(log)
-
-    def read(stream: str, partition: int, start: int, n: int) -> Batch:
-        rows = log.read(stream, partition, start, n)
-        return [o for o, _ in rows], [e for _, e in rows]
-
-    return read
-
-
 # ------------------------------------------------------------------ per partition
 
 
@@ -222,7 +174,7 @@ class EngineGroup:
         self.streams = tuple(gid.split("+"))
         self.engine = engine
         self.offsets: dict[str, int] = {}  # stream -> next offset to feed
-        self.ahead: dict[str, tuple[int, Future[Batch]]] = {}  # read-ahead per stream
+        self.ahead: dict[str, tuple[int, Pending]] = {}  # read-ahead per stream
         self.buffers: dict[str, list[tuple[int, dict]]] = {}  # merge read-ahead, reversed
 
     def watermark(self) -> int | None:
@@ -232,8 +184,8 @@ class EngineGroup:
 
     def drop_read_ahead(self) -> None:
         """Forget read-ahead (the offsets moved or the partition restarts)."""
-        for _, fut in self.ahead.values():
-            fut.cancel()
+        for _, pending in self.ahead.values():
+            pending.cancel()
         self.ahead.clear()
         self.buffers.clear()
 
@@ -279,7 +231,12 @@ class WorkerError(Exception):
 
 
 class Worker:
-    """Consumes the partitions it owns and runs every registered statement over them."""
+    """Consumes the partitions it owns and runs every registered statement over them.
+
+    `partitions`: the partition numbers to own (default all); `trace`: a file that gets a
+    JSON line per restore and commit; `prefetch`: on Redis, request the next batch before
+    running the current one; `clock`: milliseconds for the commit ring (tests set it).
+    """
 
     def __init__(
         self,
@@ -325,8 +282,8 @@ class Worker:
             os.open(str(trace), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             if trace else None
         )
-        self._read = make_reader(log)
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="cep-read") if prefetch else None
+        self._read = Reader(log)
+        self.prefetch = prefetch and self._read.redis
         self._last_poll = 0.0
         self._retention: dict[str, tuple[float, int | None]] = {}
         self._alerted: dict[tuple[str, int], int] = {}
@@ -342,10 +299,10 @@ class Worker:
         self._started = True
 
     def close(self) -> None:
-        """Stop the read-ahead thread and close the trace file."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Drop read-ahead requests and close the trace file."""
+        for r in self.runners.values():
+            for g in r.groups.values():
+                g.drop_read_ahead()
         if self._trace_fd is not None:
             os.close(self._trace_fd)
             self._trace_fd = None
@@ -599,9 +556,9 @@ class Worker:
         if got is None:
             got = self._read(stream, r.p, start, self.batch)
         offs = got[0]
-        if offs and self._pool is not None:
+        if offs and self.prefetch:  # the server prepares the next batch meanwhile
             nxt = offs[-1] + 1
-            g.ahead[stream] = (nxt, self._pool.submit(self._read, stream, r.p, nxt, self.batch))
+            g.ahead[stream] = (nxt, self._read.ask(stream, r.p, nxt, self.batch))
         return got
 
     def _step_single(self, r: PartitionRunner, g: EngineGroup, stream: str) -> int:
@@ -867,14 +824,17 @@ class Worker:
         return True
 
     def _skip_holes_if_idle(self) -> None:
+        """Move idle partitions past deleted entries at the end of a stream."""
+        ends: dict[str, list[int]] = {}
         for r in self.runners.values():
             if r.dirty:
                 continue
             for g in r.groups.values():
                 for s, off in list(g.offsets.items()):
-                    end = self.log.end_offsets(s)[r.p]
-                    if off < end and s not in g.ahead and not g.buffers.get(s):
-                        self._skip_hole(r, g, s, end)
+                    if s not in ends:
+                        ends[s] = self.log.end_offsets(s)
+                    if off < ends[s][r.p] and s not in g.ahead and not g.buffers.get(s):
+                        self._skip_hole(r, g, s, ends[s][r.p])
 
     # ------------------------------------------------------------ observability
 

@@ -2,7 +2,11 @@
 
 Appends P1 payments (keyed by card) in batches of 1, 100 and 1,000 events to a fresh
 stream of each backend, reads them back in batches of 1,000, and times `Store.commit`
-(state blob + offsets + a few matches) per partition. Redis runs on a private
+(state blob + offsets + a few matches) per partition. End to end, it registers the P1 rule
+in a fresh store, appends the events, and times `cep worker --drain` (the `Worker`, with
+its default checkpoint interval) consuming them, against plain in-memory engines (one
+per partition, fed the same events as dicts, no log, no checkpoints); the worker's own
+checkpoint cost (snapshot + commit) is reported per partition. Redis runs on a private
 `redis-server` (AOF on, appendfsync everysec: the durability the service ships with)
 unless `--redis-url` names one, in which case keys live under a throwaway prefix that is
 deleted afterwards. Each measurement stops after `--seconds` or when the events run out,
@@ -26,13 +30,14 @@ from typing import Any
 
 import orjson
 
-from cep.bench.workloads import p1_events
+from cep.bench.workloads import P1_RULE, p1_events
 from cep.log.base import Log
 from cep.store.base import Store
 
 __all__ = ["GOALS", "add_arguments", "bench_log", "main"]
 
 GOALS = {"sqlite": 50_000, "redis": 100_000}  # events/s appended in batches of 1,000
+CONSUME_GOAL = 0.7  # worker throughput / in-memory engine throughput
 BATCH_SIZES = (1, 100, 1000)
 
 
@@ -49,6 +54,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="SQLite synchronous mode (default normal, the service default)")
     p.add_argument("--redis-url", default=None,
                    help="existing Redis to use (default: start a private redis-server)")
+    p.add_argument("--no-consume", action="store_true",
+                   help="skip the end-to-end worker measurement")
     p.add_argument("--out", default="bench-log.json", help="results file")
 
 
@@ -162,8 +169,69 @@ def _commits(store: Store, partitions: int, budget: float, state_bytes: int = 65
     }
 
 
+def _in_memory(events: list[dict], keys: list[str], partitions: int) -> dict[str, Any]:
+    """P1 through plain engines, one per partition, events already decoded: the baseline."""
+    from cep.engine import Engine
+    from cep.lang.compiler import compile_text
+    from cep.log.base import partition_of
+
+    statements, specs = compile_text(P1_RULE)
+    parts: list[list[dict]] = [[] for _ in range(partitions)]
+    for ev, k in zip(events, keys):
+        parts[partition_of(k, partitions)].append(ev)
+    runs = []
+    for _ in range(3):  # best of three: the baseline must not look slow by accident
+        matches = 0
+        t0 = time.perf_counter()
+        for p, evs in enumerate(parts):
+            eng = Engine(statements, specs, partition=p)
+            process = eng.process
+            for off, ev in enumerate(evs):
+                process(ev, off, "payments")
+            matches += len(eng.take())
+        runs.append(time.perf_counter() - t0)
+    s = min(runs)
+    return {"events": len(events), "seconds": round(s, 3), "events_per_s": _rate(len(events), s),
+            "matches": matches, "runs_seconds": [round(x, 3) for x in runs]}
+
+
+def _consume(name: str, args: argparse.Namespace, events: list[dict], keys: list[str],
+             baseline: dict[str, Any]) -> dict[str, Any]:
+    """`Worker.run(drain=True)` over P1 in the log: throughput and checkpoint cost."""
+    from cep.cli_ops import apply_sources
+    from cep.worker import DEFAULT_CHECKPOINT_EVENTS, DEFAULT_CHECKPOINT_MS, Worker
+
+    with tempfile.TemporaryDirectory(prefix="cep-bench-consume-") as tmp, \
+            _open(name, args, Path(tmp)) as (log, store, _):
+        res = apply_sources(log, store, [("p1.cep", P1_RULE)], args.partitions)
+        assert not res.errors, res.errors
+        for i in range(0, len(events), 1000):
+            log.append("payments", events[i : i + 1000], keys[i : i + 1000])
+        w = Worker(log, store, alert_stream=None)
+        t0 = time.perf_counter()
+        stats = w.run(drain=True)
+        s = time.perf_counter() - t0
+        w.close()
+        n = sum(p["events"] for p in stats["partitions"].values())
+        rate = _rate(n, s)
+        return {
+            "events": n, "seconds": round(s, 3), "events_per_s": rate,
+            "matches": store.match_count(),
+            "vs_in_memory_engine": round(rate / baseline["events_per_s"], 3)
+            if baseline["events_per_s"] else None,
+            "checkpoint_every": {"events": DEFAULT_CHECKPOINT_EVENTS,
+                                 "ms": DEFAULT_CHECKPOINT_MS},
+            "checkpoint_per_partition": {
+                p: {"commits": v["commits"], "ms_mean": v["checkpoint_ms_mean"],
+                    "state_bytes": v["checkpoint_bytes"]}
+                for p, v in stats["partitions"].items()
+            },
+        }
+
+
 def _bench_backend(name: str, args: argparse.Namespace, events: list[dict], keys: list[str],
-                   say: Callable[[str], None]) -> dict[str, Any]:
+                   say: Callable[[str], None],
+                   baseline: dict[str, Any] | None = None) -> dict[str, Any]:
     """Append at every batch size, read back, time commits: one backend's results."""
     with tempfile.TemporaryDirectory(prefix="cep-bench-log-") as tmp, \
             _open(name, args, Path(tmp)) as (log, store, setup):
@@ -183,7 +251,15 @@ def _bench_backend(name: str, args: argparse.Namespace, events: list[dict], keys
         if goal:
             got = res["append"][f"batch_{BATCH_SIZES[-1]}"]["events_per_s"]
             res["goal"] = {"batched_append_events_per_s": goal, "met": got >= goal}
-        return res
+    if baseline is not None:
+        c = res["consume"] = _consume(name, args, events, keys, baseline)
+        costs = [v["ms_mean"] for v in c["checkpoint_per_partition"].values() if v["ms_mean"]]
+        say(f"{name}: worker P1 end to end: {c['events_per_s']:>9,} ev/s = "
+            f"{c['vs_in_memory_engine']:.0%} of the in-memory engine; checkpoint "
+            f"{min(costs, default=0)}-{max(costs, default=0)} ms per partition")
+        res.setdefault("goal", {})["consume_vs_in_memory"] = CONSUME_GOAL
+        res["goal"]["consume_met"] = (c["vs_in_memory_engine"] or 0) >= CONSUME_GOAL
+    return res
 
 
 def bench_log(args: argparse.Namespace, say: Callable[[str], None] | None = None) -> dict:
@@ -207,8 +283,13 @@ def bench_log(args: argparse.Namespace, say: Callable[[str], None] | None = None
         "backends": {},
     }
     try:
+        baseline = None
+        if not args.no_consume:
+            baseline = results["in_memory_engine"] = _in_memory(events, keys, args.partitions)
+            say(f"in-memory engine, P1 over {args.partitions} partitions: "
+                f"{baseline['events_per_s']:>9,} ev/s ({baseline['matches']} matches)")
         for name in [b.strip() for b in args.backends.split(",") if b.strip()]:
-            results["backends"][name] = _bench_backend(name, args, events, keys, say)
+            results["backends"][name] = _bench_backend(name, args, events, keys, say, baseline)
     finally:
         gc.unfreeze()
     return results

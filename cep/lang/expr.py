@@ -299,7 +299,7 @@ def _mod(a: object, b: object) -> object:
         return None
     if ta is int and tb is int:
         r = abs(a) % abs(b)  # type: ignore[arg-type]
-        return -r if a < 0 else r  # type: ignore[operator]
+        return r  # type: ignore[operator]
     try:
         return math.fmod(a, b)  # type: ignore[arg-type]
     except (OverflowError, ValueError):
@@ -1089,7 +1089,7 @@ class _Compiler:
         self, operand: ast.Expr, s: frozenset, has_null: bool, typ: type | None
     ) -> tuple[Fn, Fn, Fn]:
         types: tuple[type, ...] = (str,) if typ is str else _NUM
-        miss = False
+        miss = None if has_null else False
         g = self.value(operand)
 
         def v_fn(ev, b, _g=g, _s=s, _m=miss, _t=type, _T=types):

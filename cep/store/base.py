@@ -21,11 +21,14 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from cep.errors import CepError
+
+if TYPE_CHECKING:
+    from cep.store.records import Delivery, Resource
 
 __all__ = [
     "OUTBOX_STATUSES",
@@ -238,6 +241,79 @@ class Store(ABC):
     @abstractmethod
     def match_count(self, statement: str | None = None) -> int:
         """Number of stored matches (of `statement` if given)."""
+
+    def latest_match_cursor(self) -> str | None:
+        """A cursor after the newest stored match (where a live feed starts)."""
+        cursor = None
+        while True:
+            page, nxt = self.list_matches(None, cursor, 10_000)
+            if not page:
+                return nxt if nxt is not None else cursor
+            cursor = nxt
+
+    # ------------------------------------------------------------ resources (cep.store.records)
+
+    @abstractmethod
+    def create_resource(self, kind: str, rid: str, tenant: str, doc: dict[str, Any]) -> bool:
+        """Store a new resource; False (and nothing written) if `kind`/`rid` exists."""
+
+    @abstractmethod
+    def put_resource(self, kind: str, rid: str, tenant: str, doc: dict[str, Any]) -> Resource:
+        """Create or replace a resource."""
+
+    @abstractmethod
+    def get_resource(self, kind: str, rid: str, tenant: str | None = None) -> Resource | None:
+        """One resource (None if absent or owned by another tenant)."""
+
+    @abstractmethod
+    def list_resources(self, kind: str, tenant: str | None = None) -> list[Resource]:
+        """Resources of `kind` (of `tenant` if given), sorted by id."""
+
+    @abstractmethod
+    def delete_resource(self, kind: str, rid: str, tenant: str | None = None) -> bool:
+        """Delete; True if it existed (and belonged to `tenant` if given)."""
+
+    # ------------------------------------------------------------ deliveries (cep.store.records)
+
+    @abstractmethod
+    def deliveries_add(self, items: Sequence[Delivery]) -> int:
+        """Insert deliveries whose id is new; return how many were new."""
+
+    @abstractmethod
+    def deliveries_due(
+        self, now: int | None = None, per_endpoint: int = 10, skip_endpoints: Sequence[str] = ()
+    ) -> list[Delivery]:
+        """Pending deliveries due at `now`: up to `per_endpoint` of each endpoint, oldest first.
+
+        Endpoints in `skip_endpoints` (busy, throttled or disabled) are left out, so one
+        endpoint's backlog never hides another's due deliveries.
+        """
+
+    @abstractmethod
+    def delivery_get(self, did: str, tenant: str | None = None) -> Delivery | None:
+        """One delivery (None if absent or owned by another tenant)."""
+
+    @abstractmethod
+    def delivery_save(self, d: Delivery) -> bool:
+        """Replace an existing delivery's status, attempts, due time and info."""
+
+    @abstractmethod
+    def list_deliveries(
+        self,
+        tenant: str | None = None,
+        endpoint_id: str | None = None,
+        status: str | None = None,
+        statement: str | None = None,
+        after_cursor: str | None = None,
+        limit: int = 100,
+    ) -> tuple[list[Delivery], str | None]:
+        """Deliveries newest first, filtered; the cursor to go on (None: no more)."""
+
+    @abstractmethod
+    def delivery_counts(
+        self, tenant: str | None = None, endpoint_id: str | None = None
+    ) -> dict[str, int]:
+        """Number of deliveries per status (every status present, 0 if none)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files."""

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from cep.store.base import (
+    OUTBOX_STATUSES,
     PENDING,
     Checkpoint,
     FencedError,
@@ -24,6 +25,7 @@ from cep.store.base import (
     int_cursor,
     prepare_matches,
 )
+from cep.store.records import Delivery, Resource, check_delivery, check_resource
 
 __all__ = ["MemoryStore"]
 
@@ -41,6 +43,9 @@ class MemoryStore(Store):
         self._matches: list[tuple[str, str, bytes]] = []  # (id, statement, body) in commit order
         self._match_ids: set[str] = set()
         self._outbox: dict[str, OutboxEntry] = {}
+        self._resources: dict[tuple[str, str], Resource] = {}
+        self._deliveries: dict[str, Delivery] = {}
+        self._dseq: dict[str, int] = {}  # delivery id -> insertion number
 
     # ------------------------------------------------------------ statements
 
@@ -238,3 +243,147 @@ class MemoryStore(Store):
             return len(self._matches)
         return sum(s == statement for _, s, _ in self._matches)
 
+
+    def latest_match_cursor(self) -> str | None:
+        """After the newest match."""
+        return str(len(self._matches))
+
+    # ------------------------------------------------------------ resources
+
+    def create_resource(self, kind: str, rid: str, tenant: str, doc: dict[str, Any]) -> bool:
+        """Insert if absent."""
+        check_resource(kind, rid, tenant)
+        with self._lock:
+            if (kind, rid) in self._resources:
+                return False
+            self._resources[(kind, rid)] = Resource(kind, rid, tenant, _copy(doc), self.clock())
+            return True
+
+    def put_resource(self, kind: str, rid: str, tenant: str, doc: dict[str, Any]) -> Resource:
+        """Create or replace."""
+        check_resource(kind, rid, tenant)
+        res = Resource(kind, rid, tenant, _copy(doc), self.clock())
+        with self._lock:
+            self._resources[(kind, rid)] = res
+        return Resource(kind, rid, tenant, _copy(doc), res.updated_at)
+
+    def get_resource(self, kind: str, rid: str, tenant: str | None = None) -> Resource | None:
+        """One resource."""
+        res = self._resources.get((kind, rid))
+        if res is None or tenant not in (None, res.tenant):
+            return None
+        return replace(res, doc=_copy(res.doc))
+
+    def list_resources(self, kind: str, tenant: str | None = None) -> list[Resource]:
+        """Resources of a kind, sorted by id."""
+        with self._lock:
+            got = [r for (k, _), r in self._resources.items()
+                   if k == kind and tenant in (None, r.tenant)]
+        return [replace(r, doc=_copy(r.doc)) for r in sorted(got, key=lambda r: r.id)]
+
+    def delete_resource(self, kind: str, rid: str, tenant: str | None = None) -> bool:
+        """Delete."""
+        with self._lock:
+            res = self._resources.get((kind, rid))
+            if res is None or tenant not in (None, res.tenant):
+                return False
+            del self._resources[(kind, rid)]
+            return True
+
+    # ------------------------------------------------------------ deliveries
+
+    def deliveries_add(self, items: Sequence[Delivery]) -> int:
+        """Insert new ids."""
+        for d in items:
+            check_delivery(d)
+        new = 0
+        with self._lock:
+            for d in items:
+                if d.id in self._deliveries:
+                    continue
+                self._deliveries[d.id] = replace(d, info=_copy(d.info))
+                self._dseq[d.id] = len(self._dseq) + 1
+                new += 1
+        return new
+
+    def deliveries_due(
+        self, now: int | None = None, per_endpoint: int = 10, skip_endpoints: Sequence[str] = ()
+    ) -> list[Delivery]:
+        """Up to `per_endpoint` due deliveries of each endpoint."""
+        now = self.clock() if now is None else now
+        skip = set(skip_endpoints)
+        with self._lock:
+            due = sorted(
+                (d for d in self._deliveries.values()
+                 if d.status == PENDING and d.endpoint_id not in skip
+                 and (d.next_attempt_at or 0) <= now),
+                key=lambda d: (d.next_attempt_at or 0, self._dseq[d.id]),
+            )
+        taken: dict[str, int] = {}
+        out = []
+        for d in due:
+            if taken.get(d.endpoint_id, 0) < per_endpoint:
+                taken[d.endpoint_id] = taken.get(d.endpoint_id, 0) + 1
+                out.append(replace(d, info=_copy(d.info)))
+        return out
+
+    def delivery_get(self, did: str, tenant: str | None = None) -> Delivery | None:
+        """One delivery."""
+        d = self._deliveries.get(did)
+        if d is None or tenant not in (None, d.tenant):
+            return None
+        return replace(d, info=_copy(d.info))
+
+    def delivery_save(self, d: Delivery) -> bool:
+        """Replace the mutable fields of a delivery."""
+        check_delivery(d)
+        with self._lock:
+            cur = self._deliveries.get(d.id)
+            if cur is None:
+                return False
+            self._deliveries[d.id] = replace(
+                cur, status=d.status, attempts=d.attempts, next_attempt_at=d.next_attempt_at,
+                info=_copy(d.info), updated_at=self.clock(),
+            )
+            return True
+
+    def list_deliveries(
+        self,
+        tenant: str | None = None,
+        endpoint_id: str | None = None,
+        status: str | None = None,
+        statement: str | None = None,
+        after_cursor: str | None = None,
+        limit: int = 100,
+    ) -> tuple[list[Delivery], str | None]:
+        """Newest first; the cursor is the insertion number of the last one returned."""
+        check_limit(limit)
+        below = int_cursor(after_cursor) or None
+        with self._lock:
+            rows = sorted(
+                ((self._dseq[d.id], d) for d in self._deliveries.values()
+                 if tenant in (None, d.tenant) and endpoint_id in (None, d.endpoint_id)
+                 and status in (None, d.status) and statement in (None, d.statement)
+                 and (below is None or self._dseq[d.id] < below)),
+                key=lambda x: -x[0],
+            )
+        page = rows[:limit]
+        more = len(rows) > limit
+        return ([replace(d, info=_copy(d.info)) for _, d in page],
+                str(page[-1][0]) if more else None)
+
+    def delivery_counts(
+        self, tenant: str | None = None, endpoint_id: str | None = None
+    ) -> dict[str, int]:
+        """Deliveries per status."""
+        counts = dict.fromkeys(OUTBOX_STATUSES, 0)
+        with self._lock:
+            for d in self._deliveries.values():
+                if tenant in (None, d.tenant) and endpoint_id in (None, d.endpoint_id):
+                    counts[d.status] += 1
+        return counts
+
+
+def _copy(doc: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy through JSON (documents are JSON; callers never share them with us)."""
+    return orjson.loads(orjson.dumps(doc))

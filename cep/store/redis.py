@@ -13,6 +13,12 @@ one shard — name worker partitions `stream:p` and they share the log partition
     cep:{<pid>}:bodies          hash  match id -> match JSON (HSETNX: the dedup point)
     cep:{<pid>}:outbox          hash  match id -> delivery status JSON
     cep:{<pid>}:due             zset  pending match ids scored by next attempt (ms)
+    cep:{res}:<kind>            hash  resource id -> {tenant, doc, updated_at} JSON
+    cep:{dlv}:rec               hash  delivery id -> delivery JSON
+    cep:{dlv}:order             zset  delivery id scored by insertion number (cep:{dlv}:seq)
+    cep:{dlv}:due:<endpoint>    zset  pending delivery ids of one endpoint by next attempt
+    cep:{dlv}:eps               set   endpoints that ever had a pending delivery
+    cep:{dlv}:counts            hash  `all|<status>`, `ep|<id>|<status>`, `t|<tenant>|<status>`
 
 `commit` is one Lua script over the partition's keys: it reads the epoch and returns
 without writing anything if the fence token is lower, then HSETNXes each match body and
@@ -38,6 +44,7 @@ import redis
 
 from cep.log.redis import _Script, connect, run_scripts
 from cep.store.base import (
+    OUTBOX_STATUSES,
     PENDING,
     Checkpoint,
     FencedError,
@@ -51,6 +58,7 @@ from cep.store.base import (
     check_partition_id,
     prepare_matches,
 )
+from cep.store.records import Delivery, Resource, check_delivery, check_resource
 
 __all__ = ["RedisStore"]
 
@@ -95,6 +103,51 @@ return 1
 """)
 
 
+_DLV_ADD = _Script("""
+local new = 0
+local i = 2
+while i + 5 <= #ARGV do
+  local id, body, ep, status = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3]
+  local nxt, tenant = ARGV[i+4], ARGV[i+5]
+  if redis.call('HSETNX', KEYS[1], id, body) == 1 then
+    local seq = redis.call('INCR', KEYS[2])
+    redis.call('ZADD', KEYS[3], seq, id)
+    if status == 'pending' then
+      redis.call('ZADD', KEYS[5] .. ep, nxt, id)
+      redis.call('SADD', KEYS[4], ep)
+    end
+    redis.call('HINCRBY', KEYS[6], 'all|' .. status, 1)
+    redis.call('HINCRBY', KEYS[6], 'ep|' .. ep .. '|' .. status, 1)
+    redis.call('HINCRBY', KEYS[6], 't|' .. tenant .. '|' .. status, 1)
+    new = new + 1
+  end
+  i = i + 6
+end
+return new
+""")
+
+_DLV_SAVE = _Script("""
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local old = cjson.decode(raw)
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local ep, tenant, status = old['endpoint_id'], old['tenant'], ARGV[3]
+if old['status'] ~= status then
+  for _, f in ipairs({'all|', 'ep|' .. ep .. '|', 't|' .. tenant .. '|'}) do
+    redis.call('HINCRBY', KEYS[2], f .. old['status'], -1)
+    redis.call('HINCRBY', KEYS[2], f .. status, 1)
+  end
+end
+if status == 'pending' then
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+  redis.call('SADD', KEYS[4], ep)
+else
+  redis.call('ZREM', KEYS[3], ARGV[1])
+end
+return 1
+""")
+
+
 def _sid_key(sid: bytes) -> tuple[int, int]:
     ms, _, seq = sid.partition(b"-")
     return int(ms), int(seq)
@@ -110,6 +163,9 @@ class RedisStore(Store):
         self._defs, self._versions, self._rev = f"{s}:defs", f"{s}:versions", f"{s}:rev"
         self._pids = f"{prefix}:partitions"
         self._known: set[str] = set()  # partition ids this instance already registered
+        d = f"{prefix}:{{dlv}}"
+        self._d_rec, self._d_seq, self._d_order = f"{d}:rec", f"{d}:seq", f"{d}:order"
+        self._d_eps, self._d_due, self._d_counts = f"{d}:eps", f"{d}:due:", f"{d}:counts"
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -387,6 +443,177 @@ class RedisStore(Store):
             else:
                 pipe.xlen(self._k(pid, f"stmt:{statement}"))
         return sum(pipe.execute())
+
+    def latest_match_cursor(self) -> str | None:
+        """After the newest match: the last entry id of every partition's match stream."""
+        pids = self._partition_ids()
+        pipe = self.r.pipeline(transaction=False)
+        for pid in pids:
+            pipe.execute_command("XREVRANGE", self._k(pid, "matches"), "+", "-", "COUNT", 1)
+        pos = {pid: rows[0][0].decode() for pid, rows in zip(pids, pipe.execute()) if rows}
+        return _encode_cursor(pos)
+
+    # ------------------------------------------------------------ resources
+
+    def _res(self, kind: str) -> str:
+        return f"{self.prefix}:{{res}}:{kind}"
+
+    def create_resource(self, kind: str, rid: str, tenant: str, doc: dict[str, Any]) -> bool:
+        """Insert if absent (HSETNX)."""
+        check_resource(kind, rid, tenant)
+        body = orjson.dumps({"tenant": tenant, "doc": doc, "updated_at": self.clock()})
+        return bool(self.r.hsetnx(self._res(kind), rid, body))
+
+    def put_resource(self, kind: str, rid: str, tenant: str, doc: dict[str, Any]) -> Resource:
+        """Create or replace."""
+        check_resource(kind, rid, tenant)
+        now = self.clock()
+        body = orjson.dumps({"tenant": tenant, "doc": doc, "updated_at": now})
+        self.r.hset(self._res(kind), rid, body)
+        return Resource(kind, rid, tenant, orjson.loads(body)["doc"], now)
+
+    @staticmethod
+    def _resource(kind: str, rid: str, raw: bytes) -> Resource:
+        d = orjson.loads(raw)
+        return Resource(kind, rid, d["tenant"], d["doc"], d["updated_at"])
+
+    def get_resource(self, kind: str, rid: str, tenant: str | None = None) -> Resource | None:
+        """One resource."""
+        raw = self.r.hget(self._res(kind), rid)
+        if raw is None:
+            return None
+        res = self._resource(kind, rid, raw)
+        return res if tenant in (None, res.tenant) else None
+
+    def list_resources(self, kind: str, tenant: str | None = None) -> list[Resource]:
+        """Resources of a kind, sorted by id."""
+        got = [self._resource(kind, k.decode(), v)
+               for k, v in self.r.hgetall(self._res(kind)).items()]
+        return sorted((r for r in got if tenant in (None, r.tenant)), key=lambda r: r.id)
+
+    def delete_resource(self, kind: str, rid: str, tenant: str | None = None) -> bool:
+        """Delete (WATCH/MULTI when the tenant must match)."""
+        key = self._res(kind)
+
+        def apply(pipe: redis.client.Pipeline) -> bool:
+            raw = pipe.hget(key, rid)
+            pipe.multi()
+            if raw is None or tenant not in (None, orjson.loads(raw)["tenant"]):
+                return False
+            pipe.hdel(key, rid)
+            return True
+
+        return self.r.transaction(apply, key, value_from_callable=True)
+
+    # ------------------------------------------------------------ deliveries
+
+    def deliveries_add(self, items: Sequence[Delivery]) -> int:
+        """Insert new ids (one Lua call; HSETNX is the dedup point)."""
+        for d in items:
+            check_delivery(d)
+        if not items:
+            return 0
+        argv: list[Any] = [self.clock()]
+        for d in items:
+            argv += [d.id, orjson.dumps(d.to_dict()), d.endpoint_id, d.status,
+                     d.next_attempt_at if d.next_attempt_at is not None else 0, d.tenant]
+        keys = [self._d_rec, self._d_seq, self._d_order, self._d_eps, self._d_due,
+                self._d_counts]
+        return int(run_scripts(self.r, [(_DLV_ADD, keys, argv)])[0])
+
+    def deliveries_due(
+        self, now: int | None = None, per_endpoint: int = 10, skip_endpoints: Sequence[str] = ()
+    ) -> list[Delivery]:
+        """Up to `per_endpoint` due deliveries of each endpoint (one due set per endpoint)."""
+        now = self.clock() if now is None else now
+        skip = set(skip_endpoints)
+        eps = sorted(e.decode() for e in self.r.smembers(self._d_eps))
+        eps = [e for e in eps if e not in skip]
+        if not eps:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        for ep in eps:
+            pipe.zrangebyscore(self._d_due + ep, "-inf", now, start=0, num=per_endpoint)
+        ids = [i for rows in pipe.execute() for i in rows]
+        if not ids:
+            return []
+        got = [Delivery.from_dict(orjson.loads(raw))
+               for raw in self.r.hmget(self._d_rec, ids) if raw is not None]
+        return sorted((d for d in got if d.status == PENDING),
+                      key=lambda d: (d.next_attempt_at or 0, d.created_at, d.id))
+
+    def delivery_get(self, did: str, tenant: str | None = None) -> Delivery | None:
+        """One delivery."""
+        raw = self.r.hget(self._d_rec, did)
+        if raw is None:
+            return None
+        d = Delivery.from_dict(orjson.loads(raw))
+        return d if tenant in (None, d.tenant) else None
+
+    def delivery_save(self, d: Delivery) -> bool:
+        """Replace the mutable fields (one Lua call: record, counts, due set)."""
+        check_delivery(d)
+        cur = self.delivery_get(d.id)
+        if cur is None:
+            return False
+        new = replace(cur, status=d.status, attempts=d.attempts,
+                      next_attempt_at=d.next_attempt_at, info=d.info, updated_at=self.clock())
+        keys = [self._d_rec, self._d_counts, self._d_due + cur.endpoint_id, self._d_eps]
+        argv = [d.id, orjson.dumps(new.to_dict()), d.status,
+                d.next_attempt_at if d.next_attempt_at is not None else 0]
+        return bool(run_scripts(self.r, [(_DLV_SAVE, keys, argv)])[0])
+
+    def list_deliveries(
+        self,
+        tenant: str | None = None,
+        endpoint_id: str | None = None,
+        status: str | None = None,
+        statement: str | None = None,
+        after_cursor: str | None = None,
+        limit: int = 100,
+    ) -> tuple[list[Delivery], str | None]:
+        """Newest first, scanning the insertion order in chunks and filtering."""
+        check_limit(limit)
+        try:
+            below = int(after_cursor) if after_cursor is not None else None
+            if below is not None and below < 0:
+                raise ValueError
+        except ValueError:
+            raise StoreError(f"invalid cursor {after_cursor!r}") from None
+        top: str = f"({below}" if below is not None else "+inf"
+        out: list[tuple[int, Delivery]] = []
+        while len(out) <= limit:
+            rows = self.r.zrevrangebyscore(self._d_order, top, "-inf", start=0, num=500,
+                                           withscores=True)
+            if not rows:
+                break
+            raws = self.r.hmget(self._d_rec, [i for i, _ in rows])
+            for (_, score), raw in zip(rows, raws):
+                if raw is None:
+                    continue
+                d = Delivery.from_dict(orjson.loads(raw))
+                if (tenant in (None, d.tenant) and endpoint_id in (None, d.endpoint_id)
+                        and status in (None, d.status) and statement in (None, d.statement)):
+                    out.append((int(score), d))
+            top = f"({int(rows[-1][1])}"
+        more = len(out) > limit
+        out = out[:limit]
+        return [d for _, d in out], (str(out[-1][0]) if more else None)
+
+    def delivery_counts(
+        self, tenant: str | None = None, endpoint_id: str | None = None
+    ) -> dict[str, int]:
+        """Deliveries per status (counters kept by the Lua scripts)."""
+        if endpoint_id is not None and tenant is not None:
+            got = self.list_deliveries(tenant, endpoint_id, limit=10_000)[0]
+            counts = dict.fromkeys(OUTBOX_STATUSES, 0)
+            for d in got:
+                counts[d.status] += 1
+            return counts
+        prefix = (f"ep|{endpoint_id}|" if endpoint_id is not None
+                  else f"t|{tenant}|" if tenant is not None else "all|")
+        vals = self.r.hmget(self._d_counts, [prefix + s for s in OUTBOX_STATUSES])
+        return {s: int(v or 0) for s, v in zip(OUTBOX_STATUSES, vals)}
 
 
 def _status_json(

@@ -16,6 +16,7 @@ import orjson
 
 from cep.log.sqlite import SqliteDb
 from cep.store.base import (
+    OUTBOX_STATUSES,
     PENDING,
     Checkpoint,
     FencedError,
@@ -30,6 +31,7 @@ from cep.store.base import (
     int_cursor,
     prepare_matches,
 )
+from cep.store.records import Delivery, Resource, check_delivery, check_resource
 
 __all__ = ["SqliteStore"]
 
@@ -80,6 +82,31 @@ CREATE TABLE IF NOT EXISTS outbox (
     updated_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_at);
+CREATE TABLE IF NOT EXISTS resources (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    doc BLOB NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    match_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    statement TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_at INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    info BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_at);
+CREATE INDEX IF NOT EXISTS deliveries_by_tenant ON deliveries (tenant, seq);
+CREATE INDEX IF NOT EXISTS deliveries_by_endpoint ON deliveries (endpoint_id, status);
 """
 
 _STMT_COLS = "name, text, version, enabled, tenant, created_at, updated_at"
@@ -87,6 +114,17 @@ _OUTBOX_COLS = (
     "o.match_id, o.partition_id, o.statement, o.status, o.attempts, o.error, o.next_at, "
     "o.created_at, o.updated_at, m.body"
 )
+
+
+_DLV_COLS = (
+    "id, match_id, endpoint_id, tenant, statement, status, attempts, next_at, created_at, "
+    "updated_at, info"
+)
+
+
+def _delivery(row: tuple) -> Delivery:
+    *head, info = row
+    return Delivery(*head, info=orjson.loads(info))
 
 
 def _stmt(row: tuple | None) -> StatementRecord | None:
@@ -360,3 +398,169 @@ class SqliteStore(Store):
             row = self._one("SELECT COUNT(*) FROM matches WHERE statement = ?", (statement,))
         return row[0] if row else 0
 
+
+    def latest_match_cursor(self) -> str | None:
+        """After the newest match (its sequence number)."""
+        row = self._one("SELECT COALESCE(MAX(seq), 0) FROM matches")
+        return str(row[0] if row else 0)
+
+    # ------------------------------------------------------------ resources
+
+    def create_resource(self, kind: str, rid: str, tenant: str, doc: dict[str, Any]) -> bool:
+        """Insert if absent."""
+        check_resource(kind, rid, tenant)
+        with self._sql.tx() as db:
+            return db.execute(
+                "INSERT OR IGNORE INTO resources (kind, id, tenant, doc, updated_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (kind, rid, tenant, orjson.dumps(doc), self.clock()),
+            ).rowcount == 1
+
+    def put_resource(self, kind: str, rid: str, tenant: str, doc: dict[str, Any]) -> Resource:
+        """Create or replace."""
+        check_resource(kind, rid, tenant)
+        body = orjson.dumps(doc)
+        now = self.clock()
+        with self._sql.tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO resources (kind, id, tenant, doc, updated_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (kind, rid, tenant, body, now),
+            )
+        return Resource(kind, rid, tenant, orjson.loads(body), now)
+
+    def get_resource(self, kind: str, rid: str, tenant: str | None = None) -> Resource | None:
+        """One resource."""
+        row = self._one(
+            "SELECT tenant, doc, updated_at FROM resources WHERE kind = ? AND id = ?", (kind, rid)
+        )
+        if row is None or tenant not in (None, row[0]):
+            return None
+        return Resource(kind, rid, row[0], orjson.loads(row[1]), row[2])
+
+    def list_resources(self, kind: str, tenant: str | None = None) -> list[Resource]:
+        """Resources of a kind, sorted by id."""
+        if tenant is None:
+            rows = self._all(
+                "SELECT id, tenant, doc, updated_at FROM resources WHERE kind = ? ORDER BY id",
+                (kind,),
+            )
+        else:
+            rows = self._all(
+                "SELECT id, tenant, doc, updated_at FROM resources WHERE kind = ? AND tenant = ? "
+                "ORDER BY id",
+                (kind, tenant),
+            )
+        return [Resource(kind, i, t, orjson.loads(d), u) for i, t, d, u in rows]
+
+    def delete_resource(self, kind: str, rid: str, tenant: str | None = None) -> bool:
+        """Delete."""
+        with self._sql.tx() as db:
+            if tenant is None:
+                cur = db.execute("DELETE FROM resources WHERE kind = ? AND id = ?", (kind, rid))
+            else:
+                cur = db.execute(
+                    "DELETE FROM resources WHERE kind = ? AND id = ? AND tenant = ?",
+                    (kind, rid, tenant),
+                )
+            return cur.rowcount == 1
+
+    # ------------------------------------------------------------ deliveries
+
+    def deliveries_add(self, items: Sequence[Delivery]) -> int:
+        """Insert new ids (one transaction)."""
+        for d in items:
+            check_delivery(d)
+        if not items:
+            return 0
+        with self._sql.tx() as db:
+            before = db.total_changes
+            db.executemany(
+                f"INSERT OR IGNORE INTO deliveries ({_DLV_COLS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(d.id, d.match_id, d.endpoint_id, d.tenant, d.statement, d.status, d.attempts,
+                  d.next_attempt_at, d.created_at, d.updated_at, orjson.dumps(d.info))
+                 for d in items],
+            )
+            return db.total_changes - before
+
+    def deliveries_due(
+        self, now: int | None = None, per_endpoint: int = 10, skip_endpoints: Sequence[str] = ()
+    ) -> list[Delivery]:
+        """Up to `per_endpoint` due deliveries of each endpoint (a window function)."""
+        now = self.clock() if now is None else now
+        skip = list(skip_endpoints)
+        marks = ",".join("?" * len(skip))
+        where = f"AND endpoint_id NOT IN ({marks})" if skip else ""
+        rows = self._all(
+            f"SELECT {_DLV_COLS} FROM (SELECT *, ROW_NUMBER() OVER "
+            "(PARTITION BY endpoint_id ORDER BY next_at, seq) AS rn FROM deliveries "
+            f"WHERE status = ? AND next_at <= ? {where}) WHERE rn <= ? ORDER BY next_at, seq",
+            (PENDING, now, *skip, per_endpoint),
+        )
+        return [_delivery(r) for r in rows]
+
+    def delivery_get(self, did: str, tenant: str | None = None) -> Delivery | None:
+        """One delivery."""
+        row = self._one(f"SELECT {_DLV_COLS} FROM deliveries WHERE id = ?", (did,))
+        if row is None:
+            return None
+        d = _delivery(row)
+        return d if tenant in (None, d.tenant) else None
+
+    def delivery_save(self, d: Delivery) -> bool:
+        """Replace the mutable fields of a delivery."""
+        check_delivery(d)
+        with self._sql.tx() as db:
+            return db.execute(
+                "UPDATE deliveries SET status = ?, attempts = ?, next_at = ?, info = ?, "
+                "updated_at = ? WHERE id = ?",
+                (d.status, d.attempts, d.next_attempt_at, orjson.dumps(d.info), self.clock(),
+                 d.id),
+            ).rowcount == 1
+
+    def list_deliveries(
+        self,
+        tenant: str | None = None,
+        endpoint_id: str | None = None,
+        status: str | None = None,
+        statement: str | None = None,
+        after_cursor: str | None = None,
+        limit: int = 100,
+    ) -> tuple[list[Delivery], str | None]:
+        """Newest first; the cursor is the sequence number of the last one returned."""
+        check_limit(limit)
+        below = int_cursor(after_cursor)
+        conds, args = [], []
+        for col, val in (("tenant", tenant), ("endpoint_id", endpoint_id), ("status", status),
+                         ("statement", statement)):
+            if val is not None:
+                conds.append(f"{col} = ?")
+                args.append(val)
+        if below:
+            conds.append("seq < ?")
+            args.append(below)
+        where = f"WHERE {' AND '.join(conds)}" if conds else ""
+        rows = self._all(
+            f"SELECT seq, {_DLV_COLS} FROM deliveries {where} ORDER BY seq DESC LIMIT ?",
+            (*args, limit + 1),
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return [_delivery(r[1:]) for r in rows], (str(rows[-1][0]) if more else None)
+
+    def delivery_counts(
+        self, tenant: str | None = None, endpoint_id: str | None = None
+    ) -> dict[str, int]:
+        """Deliveries per status."""
+        conds, args = [], []
+        for col, val in (("tenant", tenant), ("endpoint_id", endpoint_id)):
+            if val is not None:
+                conds.append(f"{col} = ?")
+                args.append(val)
+        where = f"WHERE {' AND '.join(conds)}" if conds else ""
+        rows = self._all(f"SELECT status, COUNT(*) FROM deliveries {where} GROUP BY status",
+                         tuple(args))
+        counts = dict.fromkeys(OUTBOX_STATUSES, 0)
+        counts.update(dict(rows))
+        return counts

@@ -290,3 +290,20 @@ def test_a_statement_on_a_stream_with_history_starts_at_its_end() -> None:
     w.close()
     got = stored_matches(store, "cheap")
     assert [m["bindings"]["event"][0]["id"] for m in got] == [99]
+
+
+def test_restored_partial_matches_keep_events_of_several_streams_apart() -> None:
+    text = """STREAM a (k STRING, ts INT) KEY k; STREAM b (k STRING, ts INT) KEY k;
+    RULE r FROM a, b PARTITION BY k PATTERN (x y z) DEFINE x FROM a, y FROM b, z FROM a;"""
+    statements, specs = compile_text(text)
+    live = Engine(statements, specs)
+    live.process({"k": "1", "ts": 1, "who": "a0"}, 0, "a")
+    live.process({"k": "1", "ts": 2, "who": "b0"}, 0, "b")  # same offset, other stream
+    restored = Engine(statements, specs)
+    restored.restore(live.snapshot())
+    got = []
+    for eng in (live, restored):
+        eng.process({"k": "1", "ts": 3, "who": "a1"}, 1, "a")
+        (m,) = eng.take()
+        got.append((m.match_id, m.bindings["y"][0]["who"]))
+    assert got[0] == got[1] == (got[0][0], "b0")

@@ -1,0 +1,382 @@
+"""The attribute index: first-step predicates of every statement, inverted, per stream.
+
+Why. `PlainIndex` hands every event to every statement of its stream; with a million saved
+searches that is a million condition calls per event. Here each statement's first-step
+condition is normalised (`cep.index.normalize`) into conjunctions of typed atoms, and each
+conjunction is filed in one *partition* per value of its pivot: its most selective
+equality/IN attribute (the one with the most distinct registered values, as OpIndex picks
+the least frequent attribute), else a required list item, else the stream's wildcard
+partition. An event visits only the partitions of its own pivot values plus the wildcard
+one, and inside each runs a few bitset operations (`cep.index.partition`). So the cost of
+an event does not grow with statements filed under other pivot values.
+
+RULE runners are returned as candidates (a superset: conditions reading earlier bindings
+or otherwise not indexable are dropped, and the engine verifies the first step). SEARCH
+statements are not runners at all: the index holds them (`SearchEntry`) and emits their
+matches itself, after running residual closures for the parts it could not index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any
+
+from cep.index.normalize import Conj, normalize
+from cep.index.partition import FAMILY, Partition
+from cep.index.searches import SearchEntry, make_match, residual_fn, where_of
+from cep.lang.compiler import path_getter
+
+__all__ = ["AttributeIndex", "StreamIndex"]
+
+MAX_PIVOT_VALUES = 64  # an IN list longer than this is filtered inside a partition instead
+_RULE_SAMPLE = 16  # one event in this many re-checks rule candidates for the stats
+
+
+@lru_cache(maxsize=4096)
+def _parse(source: str) -> Any:
+    from cep.lang.parser import parse_expression
+
+    return parse_expression(source)
+
+
+class StreamIndex:
+    """The partitions of one stream and the counters `index_stats` reports."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.eq: dict[tuple, dict[str, dict[Any, Partition]]] = {}
+        self.has: dict[tuple, dict[str, Partition]] = {}
+        self.wild: Partition | None = None
+        self.distinct: dict[tuple, dict[Any, int]] = {}  # eq values registered, refcounted
+        self.needles: dict[tuple, dict[str, int]] = {}
+        self.eq_plan: list[tuple[Callable, dict]] = []
+        self.has_plan: list[tuple[Callable, dict]] = []
+        self.always = 0  # slots with no indexable atom: every event of the stream reaches them
+        self.counters = {
+            "events": 0,
+            "partitions_visited": 0,
+            "candidates": 0,
+            "residual_checks": 0,
+            "residual_failed": 0,
+            "rule_candidates_checked": 0,
+            "rule_candidates_failed": 0,
+        }
+
+    def _replan(self) -> None:
+        self.eq_plan = [(path_getter(p), fams) for p, fams in self.eq.items()]
+        self.has_plan = [(path_getter(p), t) for p, t in self.has.items()]
+
+    def _pivot(self, atoms: Conj) -> tuple[int, Any] | None:
+        """Index of the pivot atom: eq with the most distinct values per listed value."""
+        best = None
+        best_score = -1.0
+        for i, a in enumerate(atoms):
+            if a[0] == "eq" and len(a[2]) <= MAX_PIVOT_VALUES:
+                score = len(self.distinct.get(a[1], ())) / len(a[2])
+                if score > best_score:
+                    best, best_score = i, score
+        if best is not None:
+            return best, "eq"
+        rarest = None
+        for i, a in enumerate(atoms):
+            if a[0] == "has":
+                n = self.needles.get(a[1], {}).get(a[2], 0)
+                if rarest is None or n < rarest[1]:
+                    rarest = (i, n)
+        return (rarest[0], "has") if rarest else None
+
+    def _count(self, atoms: Conj, delta: int) -> None:
+        for a in atoms:
+            if a[0] == "eq":
+                d = self.distinct.setdefault(a[1], {})
+                for key in a[2]:
+                    n = d.get(key, 0) + delta
+                    if n:
+                        d[key] = n
+                    else:
+                        del d[key]
+                if not d:
+                    del self.distinct[a[1]]
+            elif a[0] == "has":
+                d = self.needles.setdefault(a[1], {})
+                n = d.get(a[2], 0) + delta
+                if n:
+                    d[a[2]] = n
+                else:
+                    del d[a[2]]
+                if not d:
+                    del self.needles[a[1]]
+
+    def add(self, owner: Any, atoms: Conj, resid: Callable | None) -> list[tuple]:
+        """File one conjunction; returns its (partition, slot) places."""
+        self._count(atoms, 1)
+        piv = self._pivot(atoms)
+        if not any(a[0] != "res" for a in atoms):
+            self.always += 1
+        if piv is None:
+            if self.wild is None:
+                self.wild = Partition(None)
+            return [(self.wild, self.wild.add(owner, atoms, resid))]
+        i, kind = piv
+        a = atoms[i]
+        rest = atoms[:i] + atoms[i + 1 :]
+        places = []
+        if kind == "eq":
+            fams = self.eq.get(a[1])
+            if fams is None:
+                fams = self.eq[a[1]] = {}
+                self._replan()
+            for fam, v in a[2]:
+                table = fams.setdefault(fam, {})
+                p = table.get(v)
+                if p is None:
+                    p = table[v] = Partition((a[1], fam, v))
+                places.append((p, p.add(owner, rest, resid)))
+        else:
+            table = self.has.get(a[1])
+            if table is None:
+                table = self.has[a[1]] = {}
+                self._replan()
+            p = table.get(a[2])
+            if p is None:
+                p = table[a[2]] = Partition((a[1], "has", a[2]))
+            places.append((p, p.add(owner, rest, resid)))
+        return places
+
+    def remove(self, places: Sequence[tuple]) -> None:
+        """Unfile a conjunction (all its places), dropping partitions that become empty."""
+        full: Conj | None = None
+        for p, slot in places:
+            atoms = p.conjs[slot]
+            key = p.key
+            if full is None and atoms is not None:
+                if key is None:
+                    full = atoms
+                elif key[1] == "has":
+                    full = (*atoms, (("has", key[0], key[2])))
+                else:
+                    vals = tuple((q.key[1], q.key[2]) for q, _ in places)
+                    full = (*atoms, ("eq", key[0], vals))
+            p.remove(slot)
+            if p.size == 0:
+                self._drop(p)
+        if full is not None:
+            self._count(full, -1)
+            if not any(a[0] != "res" for a in full):
+                self.always -= 1
+
+    def _drop(self, p: Partition) -> None:
+        key = p.key
+        if key is None:
+            self.wild = None
+            return
+        path, kind, v = key
+        if kind == "has":
+            table = self.has[path]
+            del table[v]
+            if not table:
+                del self.has[path]
+                self._replan()
+            return
+        fams = self.eq[path]
+        del fams[kind][v]
+        if not fams[kind]:
+            del fams[kind]
+        if not fams:
+            del self.eq[path]
+            self._replan()
+
+    def match(self, ev: dict) -> list[tuple[Partition, list[int]]]:
+        """Partitions this event visits and their matching slots."""
+        out = []
+        visited = 0
+        for get, fams in self.eq_plan:
+            v = get(ev)
+            if v is None:
+                continue
+            d = fams.get(FAMILY.get(type(v)))
+            if d:
+                p = d.get(v)
+                if p is not None:
+                    visited += 1
+                    slots = p.match(ev)
+                    if slots:
+                        out.append((p, slots))
+        for get, table in self.has_plan:
+            v = get(ev)
+            if type(v) is list:
+                for x in dict.fromkeys(x for x in v if type(x) is str):
+                    p = table.get(x)
+                    if p is not None:
+                        visited += 1
+                        slots = p.match(ev)
+                        if slots:
+                            out.append((p, slots))
+        if self.wild is not None:
+            visited += 1
+            slots = self.wild.match(ev)
+            if slots:
+                out.append((self.wild, slots))
+        c = self.counters
+        c["events"] += 1
+        c["partitions_visited"] += visited
+        return out
+
+    def partitions(self) -> list[Partition]:
+        """Every partition of the stream."""
+        out = [p for fams in self.eq.values() for t in fams.values() for p in t.values()]
+        out += [p for t in self.has.values() for p in t.values()]
+        if self.wild is not None:
+            out.append(self.wild)
+        return out
+
+
+class AttributeIndex:
+    """A selective `StatementIndex` that also holds SEARCH statements (see module doc)."""
+
+    exhaustive = False
+
+    def __init__(self) -> None:
+        self.streams: dict[str, StreamIndex] = {}
+        self.runner_places: dict[Any, list[tuple[StreamIndex, list]]] = {}
+        self.searches: dict[str, SearchEntry] = {}
+        self.search_matches: dict[str, int] = {}
+        self.rule_conditions_overflowed = 0
+        self.search_conditions_overflowed = 0
+
+    def _stream(self, name: str) -> StreamIndex:
+        si = self.streams.get(name)
+        if si is None:
+            si = self.streams[name] = StreamIndex(name)
+        return si
+
+    # ------------------------------------------------------------- RULE runners
+
+    def add(self, runner: Any) -> None:
+        """File a runner's start conditions under each stream its start variables read."""
+        self.remove(runner)
+        prog = runner.stmt.program
+        names = frozenset(v.name for v in prog.vars)
+        reads = list(dict.fromkeys(runner.stmt.streams))
+        placed: list[tuple[StreamIndex, list]] = []
+        for var_id in dict.fromkeys(prog.node_vars[n] for n in prog.start):
+            vs = prog.vars[var_id]
+            streams = [vs.stream] if vs.stream else reads
+            conjs: list[Conj] = [()]
+            if vs.cond is not None:
+                try:
+                    conjs, over = normalize(_parse(vs.source), names, vs.name)
+                except Exception:  # unreadable source: treat as "any event" (verified)
+                    conjs, over = [()], True
+                self.rule_conditions_overflowed += over
+            for s in streams:
+                if s not in reads:
+                    continue
+                si = self._stream(s)
+                for c in conjs:
+                    atoms = tuple(a for a in c if a[0] != "res")
+                    placed.append((si, si.add(runner, atoms, None)))
+        self.runner_places[runner] = placed
+
+    def remove(self, runner: Any) -> None:
+        """Unfile a runner."""
+        for si, places in self.runner_places.pop(runner, ()):
+            si.remove(places)
+            if not (si.eq or si.has or si.wild):
+                self.streams.pop(si.name, None)
+
+    def candidates(self, stream: str, event: dict) -> Sequence[Any]:
+        """Runners whose first step the event may satisfy (searches are not runners)."""
+        si = self.streams.get(stream)
+        if si is None:
+            return ()
+        out: dict[Any, None] = {}
+        for p, slots in si.match(event):
+            owners = p.owners
+            for s in slots:
+                o = owners[s]
+                if type(o) is not SearchEntry:
+                    out[o] = None
+        return list(out)
+
+    # ------------------------------------------------------------- SEARCH statements
+
+    def add_search(self, stmt: Any) -> None:
+        """Register or replace a SEARCH (a `SearchSpec` or a `CompiledSearch`)."""
+        self.remove_search(stmt.name)
+        entry = SearchEntry(stmt)
+        conjs, over = normalize(where_of(stmt), frozenset(), None)
+        self.search_conditions_overflowed += over
+        si = self._stream(entry.stream)
+        places = []
+        for c in conjs:
+            places.append(si.add(entry, c, residual_fn(c)))
+        entry.places = tuple(places)
+        self.searches[entry.name] = entry
+
+    def remove_search(self, name: str) -> bool:
+        """Forget a SEARCH; False when there was none of that name."""
+        entry = self.searches.pop(name, None)
+        if entry is None:
+            return False
+        si = self.streams[entry.stream]
+        for places in entry.places:
+            si.remove(places)
+        self.search_matches.pop(name, None)
+        if not (si.eq or si.has or si.wild):
+            del self.streams[entry.stream]
+        return True
+
+    def select(self, rec: tuple, partition: int, out: list) -> Sequence[Any]:
+        """Append this event's SEARCH matches to `out`; return the RULE runners to run."""
+        stream = rec[3]
+        si = self.streams.get(stream)
+        if si is None:
+            return ()
+        ev = rec[2]
+        hits = si.match(ev)
+        if not hits:
+            return ()
+        runners: dict[Any, None] = {}
+        found: dict[SearchEntry, None] = {}
+        c = si.counters
+        n = 0
+        for p, slots in hits:
+            owners = p.owners
+            resid = p.resid
+            n += len(slots)
+            for s in slots:
+                o = owners[s]
+                if type(o) is SearchEntry:
+                    if resid:
+                        fn = resid.get(s)
+                        if fn is not None:
+                            c["residual_checks"] += 1
+                            if not fn(ev, None):
+                                c["residual_failed"] += 1
+                                continue
+                    found[o] = None
+                else:
+                    runners[o] = None
+        c["candidates"] += n
+        if found:
+            counts = self.search_matches
+            for e in found:
+                out.append(make_match(e, rec, partition))
+                counts[e.name] = counts.get(e.name, 0) + 1
+        if runners and c["events"] % _RULE_SAMPLE == 0:
+            for r in runners:
+                m = r.matcher
+                ok = m.start_fn(ev, None) if m.start_by_event else m.start_fn(rec)
+                c["rule_candidates_checked"] += 1
+                c["rule_candidates_failed"] += not ok
+        return list(runners)
+
+    def has_search(self, name: str) -> bool:
+        """Is a SEARCH of this name registered here?"""
+        return name in self.searches
+
+    def search_stats(self) -> dict[str, dict[str, int]]:
+        """Per search that has matched: its match count (the engine merges these)."""
+        return {name: {"matches": n} for name, n in self.search_matches.items()}
