@@ -278,6 +278,82 @@ def cmd_bench_log(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the service: API + worker + webhook dispatcher (the `api` package)."""
+    from api.serve import cmd_serve as serve
+
+    return serve(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Post demo events to a running service."""
+    from api.serve import cmd_demo as demo
+
+    return demo(args)
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """Create, list or revoke API keys in the store."""
+    from cep.cli_ops import _backends, _close
+    from cep.keys import KeyRefused, create_key, list_keys, revoke_key
+
+    log, store = _backends(args)
+    try:
+        if args.action == "create":
+            try:
+                token, rec = create_key(store, args.tenant, args.role, args.name)
+            except KeyRefused as e:
+                print(f"cep keys: {e}", file=sys.stderr)
+                return 2
+            print(token)
+            print(f"key {rec['id']} for tenant {rec['tenant']} ({rec['role']}); "
+                  "the token is shown only now", file=sys.stderr)
+        elif args.action == "list":
+            for k in list_keys(store, args.tenant):
+                state = "revoked" if k["revoked_at"] else "active"
+                print(f"{k['id']}  {k['tenant']:<16} {k['role']:<7} {state:<8} {k['name']}")
+        else:
+            if not revoke_key(store, args.id):
+                print(f"cep keys: no active key {args.id!r}", file=sys.stderr)
+                return 1
+            print(f"revoked {args.id}")
+    finally:
+        _close(log, store)
+    return 0
+
+
+def cmd_bench_service(args: argparse.Namespace) -> int:
+    """Run `cep bench service` (HTTP ingest and POST-to-webhook latency)."""
+    from api.bench import bench_service
+
+    return bench_service(args)
+
+
+def _register_service(sub: Any, suites: Any) -> None:
+    """`serve`, `demo`, `keys` and `bench service`."""
+    from api.serve import add_arguments
+
+    sv = sub.add_parser("serve", help="run the service: REST API, console, worker, webhooks")
+    dm = sub.add_parser("demo", help="post demo payments to a running service")
+    add_arguments(sv, dm)
+    sv.set_defaults(func=cmd_serve)
+    dm.set_defaults(func=cmd_demo)
+    k = sub.add_parser("keys", help="manage API keys")
+    k.add_argument("action", choices=["create", "list", "revoke"])
+    k.add_argument("id", nargs="?", help="key id (revoke)")
+    k.add_argument("--tenant", default=None, help="tenant (create: required; list: filter)")
+    k.add_argument("--role", default="reader", choices=["reader", "writer", "admin"])
+    k.add_argument("--name", default="", help="a label")
+    k.add_argument("--store", default=None,
+                   help="store URL (default: $CEP_STORE, else sqlite:///./cep.db)")
+    k.set_defaults(func=cmd_keys)
+    bs = suites.add_parser("service", help="HTTP ingest and POST-to-webhook latency")
+    from api.bench import add_arguments as bench_arguments
+
+    bench_arguments(bs)
+    bs.set_defaults(func=cmd_bench_service)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     p = argparse.ArgumentParser(prog="cep", description="complex event processing rule engine")
@@ -328,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     log_arguments(bl)
     bl.set_defaults(func=cmd_bench_log)
     cli_ops.register(sub)
+    _register_service(sub, suites)
     return p
 
 

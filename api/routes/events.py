@@ -9,10 +9,10 @@ whole after fixing it, and never has to work out which part was taken.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import RuntimeDep, Writer
@@ -60,7 +60,7 @@ def parse_events(raw: bytes, ctype: str) -> list[Any]:
     return doc if isinstance(doc, list) else [doc]
 
 
-def _append(rt: Runtime, stream: str, events: list[Any]) -> IngestOut:
+def _append(rt: Runtime, stream: str, events: list[Any], key: str | None) -> IngestOut:
     try:
         check_stream_name(stream)
     except LogError as e:
@@ -70,11 +70,12 @@ def _append(rt: Runtime, stream: str, events: list[Any]) -> IngestOut:
         rt.log.create_stream(stream, rt.settings.partitions)
         created = True
     decl = rt.statements.stored_streams().get(stream)
+    path = tuple(key.split(".")) if key else (decl.key if decl is not None else None)
     keys = None
-    if decl is not None and decl.key:
+    if path:
         from cep.lang.compiler import path_getter
 
-        get = path_getter(decl.key)
+        get = path_getter(path)
         keys = [get(e) if isinstance(e, dict) else None for e in events]
     try:
         placed = rt.log.append(stream, events, keys)
@@ -97,12 +98,22 @@ def _append(rt: Runtime, stream: str, events: list[Any]) -> IngestOut:
 
 @router.post("/streams/{stream}/events", response_model=IngestOut, openapi_extra=BODY_DOC,
              summary="Append events")
-async def post_events(stream: str, request: Request, rt: RuntimeDep, p: Writer) -> IngestOut:
-    """Append one event, a JSON array or NDJSON; all or nothing (see the module doc)."""
+async def post_events(
+    stream: str, request: Request, rt: RuntimeDep, p: Writer,
+    key: Annotated[str | None, Query(
+        max_length=200, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
+        description="partition key attribute (default: the stream's declared KEY)")] = None,
+) -> IngestOut:
+    """Append one event, a JSON array or NDJSON; all or nothing (see the module doc).
+
+    Events are partitioned by the stream's declared `KEY` (or `?key=`), so all events of a
+    key meet in one partition: a RULE with PARTITION BY needs that. Without either, events
+    are spread by their content and only single-event statements (SEARCH) see them all.
+    """
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     events = parse_events(await request.body(), ctype)
     if not events:
         raise ApiError(422, "no events in the request")
     if len(events) > rt.settings.max_events_per_request:
         raise ApiError(413, f"at most {rt.settings.max_events_per_request} events per request")
-    return await run_in_threadpool(_append, rt, stream, events)
+    return await run_in_threadpool(_append, rt, stream, events, key)

@@ -1,4 +1,4 @@
-"""Statements: register (text or JSON), validate, list, get, replace, pause, delete, graph, stats."""
+"""Statements: register (text or JSON), validate, list, get, replace, pause, delete, graph."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from api.schemas.rules import (
 from api.statements import KINDS
 from cep.keys import Principal
 from cep.lang import ast
+from cep.registry import is_stream_record
 from cep.store.base import StatementConflictError, StatementRecord
 
 router = APIRouter(prefix="/v1", tags=["statements"], responses=ERRORS)
@@ -87,7 +88,9 @@ def to_out(rt: Runtime, rec: StatementRecord, change: str | None = None,
     err = reg.errors.get(rec.name)
     if rt.worker is not None and err is None:
         err = rt.worker.errors.get(rec.name)
-    if not rec.enabled:
+    if is_stream_record(rec.name):
+        status = "running" if not err else "error"
+    elif not rec.enabled:
         status = "paused"
     elif err:
         status = "error"
@@ -128,16 +131,19 @@ def _get(rt: Runtime, p: Principal, name: str) -> StatementRecord:
     return rec
 
 
-def _put(rt: Runtime, p: Principal, rule: RuleIn, name: str | None) -> tuple[StatementRecord, list[str]]:
+def _put(rt: Runtime, p: Principal, rule: RuleIn,
+         name: str | None) -> tuple[StatementRecord, list[str]]:
     try:
-        return rt.statements.put(p.tenant, rule_text(rule), [a.model_dump() for a in rule.actions],
-                                 rule.enabled, expect_name=name, allow_stream=p.can("admin"))
+        return rt.statements.put(p.tenant, rule_text(rule),
+                                 [a.model_dump() for a in rule.actions], rule.enabled,
+                                 expect_name=name, allow_stream=p.can("admin"))
     except StatementConflictError as e:
         raise ApiError(409, str(e)) from None
 
 
 @router.post("/rules", status_code=201, response_model=RuleOut, openapi_extra=BODY_DOC,
-             summary="Register a statement")
+             summary="Register a statement",
+             responses={200: {"model": RuleOut, "description": "updated or unchanged"}})
 async def create_rule(request: Request, response: Response, rt: RuntimeDep,
                       p: Writer) -> RuleOut:
     """Register (or update, like `kubectl apply`) a RULE or SEARCH; 201 when created."""

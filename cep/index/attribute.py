@@ -46,12 +46,11 @@ class StreamIndex:
     def __init__(self, name: str) -> None:
         self.name = name
         self.eq: dict[tuple, dict[str, dict[Any, Partition]]] = {}
-        self.has: dict[tuple, dict[str, Partition]] = {}
         self.wild: Partition | None = None
         self.distinct: dict[tuple, dict[Any, int]] = {}  # eq values registered, refcounted
-        self.needles: dict[tuple, dict[str, int]] = {}
+        self.paths: dict[tuple, tuple] = {}  # canonical attribute paths
+        self.interned: dict[tuple, list] = {}  # stored atom -> [atom, references]
         self.eq_plan: list[tuple[Callable, dict]] = []
-        self.has_plan: list[tuple[Callable, dict]] = []
         self.always = 0  # slots with no indexable atom: every event of the stream reaches them
         self.counters = {
             "events": 0,
@@ -65,9 +64,8 @@ class StreamIndex:
 
     def _replan(self) -> None:
         self.eq_plan = [(path_getter(p), fams) for p, fams in self.eq.items()]
-        self.has_plan = [(path_getter(p), t) for p, t in self.has.items()]
 
-    def _pivot(self, atoms: Conj) -> tuple[int, Any] | None:
+    def _pivot(self, atoms: Conj) -> int | None:
         """Index of the pivot atom: eq with the most distinct values per listed value."""
         best = None
         best_score = -1.0
@@ -76,15 +74,7 @@ class StreamIndex:
                 score = len(self.distinct.get(a[1], ())) / len(a[2])
                 if score > best_score:
                     best, best_score = i, score
-        if best is not None:
-            return best, "eq"
-        rarest = None
-        for i, a in enumerate(atoms):
-            if a[0] == "has":
-                n = self.needles.get(a[1], {}).get(a[2], 0)
-                if rarest is None or n < rarest[1]:
-                    rarest = (i, n)
-        return (rarest[0], "has") if rarest else None
+        return best
 
     def _count(self, atoms: Conj, delta: int) -> None:
         for a in atoms:
@@ -98,72 +88,71 @@ class StreamIndex:
                         del d[key]
                 if not d:
                     del self.distinct[a[1]]
-            elif a[0] == "has":
-                d = self.needles.setdefault(a[1], {})
-                n = d.get(a[2], 0) + delta
-                if n:
-                    d[a[2]] = n
-                else:
-                    del d[a[2]]
-                if not d:
-                    del self.needles[a[1]]
 
-    def add(self, owner: Any, atoms: Conj, resid: Callable | None) -> list[tuple]:
-        """File one conjunction; returns its (partition, slot) places."""
+    def _intern(self, atoms: Conj) -> tuple:
+        """The compact stored form: shared atom objects, range atoms without their bound."""
+        out = []
+        paths = self.paths
+        table = self.interned
+        for a in atoms:
+            kind = a[0]
+            if kind == "res":
+                continue
+            path = paths.setdefault(a[1], a[1])
+            key = (kind, path, a[2]) if kind in ("lo", "hi") else (kind, path, *a[2:])
+            got = table.get(key)
+            if got is None:
+                got = table[key] = [key, 0]
+            got[1] += 1
+            out.append(got[0])
+        return tuple(out)
+
+    def _release(self, stored: tuple) -> None:
+        table = self.interned
+        for a in stored:
+            got = table[a]
+            got[1] -= 1
+            if not got[1]:
+                del table[a]
+
+    def add(self, owner: Any, atoms: Conj, resid: Callable | None) -> Any:
+        """File one conjunction; returns a handle: (partition, slot) or a list of them."""
         self._count(atoms, 1)
-        piv = self._pivot(atoms)
-        if not any(a[0] != "res" for a in atoms):
+        stored = self._intern(atoms)
+        if not stored:
             self.always += 1
+        piv = self._pivot(atoms)
         if piv is None:
             if self.wild is None:
                 self.wild = Partition(None)
-            return [(self.wild, self.wild.add(owner, atoms, resid))]
-        i, kind = piv
-        a = atoms[i]
-        rest = atoms[:i] + atoms[i + 1 :]
+            return (self.wild, self.wild.add(owner, atoms, stored, resid))
+        a = atoms[piv]
+        rest = atoms[:piv] + atoms[piv + 1 :]
         places = []
-        if kind == "eq":
-            fams = self.eq.get(a[1])
-            if fams is None:
-                fams = self.eq[a[1]] = {}
-                self._replan()
-            for fam, v in a[2]:
-                table = fams.setdefault(fam, {})
-                p = table.get(v)
-                if p is None:
-                    p = table[v] = Partition((a[1], fam, v))
-                places.append((p, p.add(owner, rest, resid)))
-        else:
-            table = self.has.get(a[1])
-            if table is None:
-                table = self.has[a[1]] = {}
-                self._replan()
-            p = table.get(a[2])
+        fams = self.eq.get(a[1])
+        if fams is None:
+            fams = self.eq[a[1]] = {}
+            self._replan()
+        for fam, v in a[2]:
+            table = fams.setdefault(fam, {})
+            p = table.get(v)
             if p is None:
-                p = table[a[2]] = Partition((a[1], "has", a[2]))
-            places.append((p, p.add(owner, rest, resid)))
-        return places
+                p = table[v] = Partition((self.paths[a[1]], fam, v))
+            places.append((p, p.add(owner, rest, stored, resid)))
+        return places[0] if len(places) == 1 else places
 
-    def remove(self, places: Sequence[tuple]) -> None:
+    def remove(self, handle: Any) -> None:
         """Unfile a conjunction (all its places), dropping partitions that become empty."""
-        full: Conj | None = None
+        places = [handle] if type(handle) is tuple else handle
+        stored = places[0][0].conjs[places[0][1]]
         for p, slot in places:
-            atoms = p.conjs[slot]
-            key = p.key
-            if full is None and atoms is not None:
-                if key is None:
-                    full = atoms
-                elif key[1] == "has":
-                    full = (*atoms, (("has", key[0], key[2])))
-                else:
-                    vals = tuple((q.key[1], q.key[2]) for q, _ in places)
-                    full = (*atoms, ("eq", key[0], vals))
             p.remove(slot)
             if p.size == 0:
                 self._drop(p)
-        if full is not None:
-            self._count(full, -1)
-            if not any(a[0] != "res" for a in full):
+        if stored is not None:
+            self._count(stored, -1)
+            self._release(stored)
+            if not stored:
                 self.always -= 1
 
     def _drop(self, p: Partition) -> None:
@@ -172,13 +161,6 @@ class StreamIndex:
             self.wild = None
             return
         path, kind, v = key
-        if kind == "has":
-            table = self.has[path]
-            del table[v]
-            if not table:
-                del self.has[path]
-                self._replan()
-            return
         fams = self.eq[path]
         del fams[kind][v]
         if not fams[kind]:
@@ -203,16 +185,6 @@ class StreamIndex:
                     slots = p.match(ev)
                     if slots:
                         out.append((p, slots))
-        for get, table in self.has_plan:
-            v = get(ev)
-            if type(v) is list:
-                for x in dict.fromkeys(x for x in v if type(x) is str):
-                    p = table.get(x)
-                    if p is not None:
-                        visited += 1
-                        slots = p.match(ev)
-                        if slots:
-                            out.append((p, slots))
         if self.wild is not None:
             visited += 1
             slots = self.wild.match(ev)
@@ -226,7 +198,6 @@ class StreamIndex:
     def partitions(self) -> list[Partition]:
         """Every partition of the stream."""
         out = [p for fams in self.eq.values() for t in fams.values() for p in t.values()]
-        out += [p for t in self.has.values() for p in t.values()]
         if self.wild is not None:
             out.append(self.wild)
         return out
@@ -239,7 +210,7 @@ class AttributeIndex:
 
     def __init__(self) -> None:
         self.streams: dict[str, StreamIndex] = {}
-        self.runner_places: dict[Any, list[tuple[StreamIndex, list]]] = {}
+        self.runner_places: dict[Any, list[tuple[StreamIndex, Any]]] = {}
         self.searches: dict[str, SearchEntry] = {}
         self.search_matches: dict[str, int] = {}
         self.rule_conditions_overflowed = 0
@@ -259,7 +230,7 @@ class AttributeIndex:
         prog = runner.stmt.program
         names = frozenset(v.name for v in prog.vars)
         reads = list(dict.fromkeys(runner.stmt.streams))
-        placed: list[tuple[StreamIndex, list]] = []
+        placed: list[tuple[StreamIndex, Any]] = []
         for var_id in dict.fromkeys(prog.node_vars[n] for n in prog.start):
             vs = prog.vars[var_id]
             streams = [vs.stream] if vs.stream else reads
@@ -283,7 +254,7 @@ class AttributeIndex:
         """Unfile a runner."""
         for si, places in self.runner_places.pop(runner, ()):
             si.remove(places)
-            if not (si.eq or si.has or si.wild):
+            if not (si.eq or si.wild):
                 self.streams.pop(si.name, None)
 
     def candidates(self, stream: str, event: dict) -> Sequence[Any]:
@@ -309,10 +280,9 @@ class AttributeIndex:
         conjs, over = normalize(where_of(stmt), frozenset(), None)
         self.search_conditions_overflowed += over
         si = self._stream(entry.stream)
-        places = []
-        for c in conjs:
-            places.append(si.add(entry, c, residual_fn(c)))
-        entry.places = tuple(places)
+        handles = [si.add(entry, c, residual_fn(c)) for c in conjs]
+        # one conjunction is the common case: keep its handle itself (memory per search)
+        entry.places = handles[0] if len(handles) == 1 and type(handles[0]) is tuple else handles
         self.searches[entry.name] = entry
 
     def remove_search(self, name: str) -> bool:
@@ -321,10 +291,14 @@ class AttributeIndex:
         if entry is None:
             return False
         si = self.streams[entry.stream]
-        for places in entry.places:
+        places = entry.places
+        if type(places) is list:
+            for h in places:
+                si.remove(h)
+        elif places:
             si.remove(places)
         self.search_matches.pop(name, None)
-        if not (si.eq or si.has or si.wild):
+        if not (si.eq or si.wild):
             del self.streams[entry.stream]
         return True
 

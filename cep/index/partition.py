@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
-from cep.index.bitset import bits
+from cep.index.bitset import bits, from_slots
 from cep.index.normalize import Atom
 from cep.index.ranges import RangeSide
 from cep.lang.compiler import path_getter
@@ -31,6 +32,8 @@ from cep.lang.compiler import path_getter
 __all__ = ["FAMILY", "Partition"]
 
 FAMILY: dict[type, str] = {str: "s", int: "n", float: "n", bool: "b", list: "l", dict: "o"}
+_FAMILIES = ("s", "n", "b", "l", "o", "x")
+COMPACT_MIN = 32  # changes before a partition merges fresh range slots (at least)
 MAX_GRAM_TEXT = 4096  # longer strings skip the n-gram pre-filter (their residual decides)
 
 
@@ -111,7 +114,7 @@ class Multi:
 class AttrIdx:
     """What the slots of a partition require of one attribute."""
 
-    __slots__ = ("eq", "eqc", "isnull", "multi", "ne", "nn", "refs", "req", "sides")
+    __slots__ = ("eq", "eqc", "isnull", "multi", "ne", "nn", "refs", "req", "sides", "wrong")
 
     def __init__(self) -> None:
         self.nn = 0  # slots failing when the value is missing (every test but IS NULL)
@@ -123,16 +126,24 @@ class AttrIdx:
         self.sides: dict[str, list[RangeSide]] = {}  # family -> [lower, upper]
         self.multi: dict[str, Multi] = {}
         self.refs = 0
+        self.wrong: dict[str, int] | None = {}  # family -> slots requiring another (lazy)
+
+    def _wrong(self) -> dict[str, int]:
+        req = self.req
+        w = {f: 0 for f in _FAMILIES}
+        for f in _FAMILIES:
+            for rf, m in req.items():
+                if rf != f:
+                    w[f] |= m
+        self.wrong = w
+        return w
 
     def fail(self, v: Any, amb: list) -> int:
         """Slots this value fails; ambiguous range slots are appended to `amb`."""
         if v is None:
             return self.nn
         fam = FAMILY.get(type(v), "x")
-        f = self.isnull
-        for rf, m in self.req.items():
-            if rf != fam:
-                f |= m
+        f = self.isnull | (self.wrong or self._wrong())[fam]
         if self.eqc:
             d = self.eq.get(fam)
             f |= self.eqc ^ d.get(v, 0) if d else self.eqc
@@ -153,6 +164,11 @@ class AttrIdx:
             for mu in self.multi.values():
                 f |= mu.fail(v)
         return f
+
+
+@lru_cache(maxsize=1024)
+def _getter(path: tuple) -> Callable:
+    return path_getter(path)
 
 
 def _flip(d: dict, key: Any, bit: int, on: bool) -> None:
@@ -204,8 +220,14 @@ class Partition:
 
     # ------------------------------------------------------------- registration
 
-    def add(self, owner: Any, atoms: tuple[Atom, ...], resid: Callable | None) -> int:
-        """Register one conjunction (pivot atom already removed); returns its slot."""
+    def add(
+        self, owner: Any, atoms: tuple[Atom, ...], stored: tuple, resid: Callable | None
+    ) -> int:
+        """Register one conjunction (pivot atom removed); returns its slot.
+
+        `stored` is the compact, interned form kept for removal and statistics (range
+        atoms reduced to `(kind, path, family)`: their bounds live in the range sides).
+        """
         slot = self.n
         while self.free:
             s = heapq.heappop(self.free)
@@ -218,7 +240,7 @@ class Partition:
             self.owners.append(None)
             self.conjs.append(None)
         self.owners[slot] = owner
-        self.conjs[slot] = atoms
+        self.conjs[slot] = stored
         if resid is not None:
             self.resid[slot] = resid
         self._apply(slot, atoms, True)
@@ -229,9 +251,11 @@ class Partition:
 
     def remove(self, slot: int) -> None:
         """Unregister a slot; its id is reused only after the next compaction."""
-        atoms = self.conjs[slot]
-        if atoms is None:
+        stored = self.conjs[slot]
+        if stored is None:
             return
+        key = self.key
+        atoms = stored if key is None else [a for a in stored if a[0] != "eq" or a[1] != key[0]]
         self._apply(slot, atoms, False)
         self.alive ^= 1 << slot
         self.owners[slot] = None
@@ -244,7 +268,7 @@ class Partition:
 
     def _changed(self) -> None:
         self.changes += 1
-        if self.changes > max(32, self.size >> 8):
+        if self.changes > max(COMPACT_MIN, self.size >> 8):
             self.compact()
 
     def compact(self) -> None:
@@ -281,9 +305,9 @@ class Partition:
             self.attrs.items(),
             key=lambda kv: (not kv[1].eqc, bool(kv[1].multi), kv[0]),
         )
-        self.order = [(path_getter(p), ai) for p, ai in items]
+        self.order = [(_getter(p), ai) for p, ai in items]
 
-    def _apply(self, slot: int, atoms: tuple[Atom, ...], on: bool) -> None:
+    def _apply(self, slot: int, atoms: Any, on: bool) -> None:
         """Set (on) or clear (off) the slot's bits for every atom, each mask touched once."""
         bit = 1 << slot
         by_path: dict[tuple, list[Atom]] = {}
@@ -305,6 +329,8 @@ class Partition:
             fams = {a[2] for a in group if a[0] in ("ne", "lo", "hi", "type")}
             for fam in fams:
                 _flip(ai.req, fam, bit, on)
+            if fams:
+                ai.wrong = None
             needles: dict[str, list[str]] = {}
             for a in group:
                 kind = a[0]
@@ -367,19 +393,12 @@ class Partition:
                 cand ^= cand & f
                 if not cand:
                     return []
-        slots = bits(cand)
-        if amb:
-            am = 0
-            for a, _, _ in amb:
-                am |= a
-            am &= cand
-            if am:
-                bad = set()
-                for s in bits(am):
-                    for _, side, v in amb:
-                        if not side.check(s, v):
-                            bad.add(s)
-                            break
+        for a, side, v in amb:
+            x = cand & a
+            if x:
+                bad = side.fails(bits(x), v)
                 if bad:
-                    slots = [s for s in slots if s not in bad]
-        return slots
+                    cand ^= cand & from_slots(bad, self.n)
+                    if not cand:
+                        return []
+        return bits(cand)

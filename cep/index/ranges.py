@@ -24,7 +24,8 @@ from cep.index.bitset import bits, from_slots
 
 __all__ = ["MAX_BUCKETS", "RangeSide"]
 
-MAX_BUCKETS = 64
+MAX_BUCKETS = 256
+MIN_PER_BUCKET = 16  # small partitions get fewer buckets (masks cost buckets x slots bits)
 STRICT = 1
 NAN_OK = 2
 
@@ -32,7 +33,18 @@ NAN_OK = 2
 class RangeSide:
     """Lower (`v >= lo`) or upper (`v <= hi`) bounds of one attribute and family."""
 
-    __slots__ = ("bnd", "count", "cum", "flags", "fresh", "lower", "nfresh", "pt", "vals")
+    __slots__ = (
+        "bnd",
+        "count",
+        "cum",
+        "flags",
+        "fresh",
+        "lower",
+        "nfresh",
+        "pt",
+        "stricts",
+        "vals",
+    )
 
     def __init__(self, lower: bool) -> None:
         self.lower = lower
@@ -44,6 +56,7 @@ class RangeSide:
         self.fresh = 0  # slots added since the last merge: ambiguous
         self.nfresh = 0
         self.count = 0
+        self.stricts = 0  # slots with a strict bound (decide point buckets on equality)
 
     def _grow(self, slot: int) -> None:
         short = slot + 1 - len(self.vals)
@@ -56,12 +69,16 @@ class RangeSide:
         self._grow(slot)
         self.vals[slot] = value
         self.flags[slot] = (STRICT if strict else 0) | (NAN_OK if nan_ok else 0)
+        if strict:
+            self.stricts |= 1 << slot
         self.fresh |= 1 << slot
         self.nfresh += 1
         self.count += 1
 
     def remove(self, slot: int) -> None:
         """Forget `slot`'s bound (its stale bits go at the next merge)."""
+        if self.flags[slot] & STRICT:
+            self.stricts ^= 1 << slot
         self.vals[slot] = None
         self.flags[slot] = 0
         self.count -= 1
@@ -84,6 +101,16 @@ class RangeSide:
             return v > b if f & STRICT else v >= b
         return v < b if f & STRICT else v <= b
 
+    def fails(self, slots: list[int], v: Any) -> list[int]:
+        """Those of `slots` (members of this side) whose bound `v` does not satisfy."""
+        vals = self.vals
+        flags = self.flags
+        if v != v:
+            return [s for s in slots if not flags[s] & NAN_OK]
+        if self.lower:
+            return [s for s in slots if (b := vals[s]) > v or (b == v and flags[s] & STRICT)]
+        return [s for s in slots if (b := vals[s]) < v or (b == v and flags[s] & STRICT)]
+
     def probe(self, v: Any) -> tuple[int, int]:
         """(failing slots, ambiguous slots) for event value `v`; stale ids may appear."""
         bnd = self.bnd
@@ -94,13 +121,17 @@ class RangeSide:
         if self.lower:
             if j < 0:
                 return cum[0], self.fresh
-            if self.pt[j] and v > bnd[j]:
-                return cum[j + 1], self.fresh
+            if self.pt[j]:  # one value: decided exactly (strict bounds fail on equality)
+                if v > bnd[j]:
+                    return cum[j + 1], self.fresh
+                return cum[j + 1] | ((cum[j] ^ cum[j + 1]) & self.stricts), self.fresh
             return cum[j + 1], (cum[j] ^ cum[j + 1]) | self.fresh
         if j < 0:
             return 0, self.fresh
-        if self.pt[j] and v > bnd[j]:
-            return cum[j + 1], self.fresh
+        if self.pt[j]:
+            if v > bnd[j]:
+                return cum[j + 1], self.fresh
+            return cum[j] | ((cum[j + 1] ^ cum[j]) & self.stricts), self.fresh
         return cum[j], (cum[j + 1] ^ cum[j]) | self.fresh
 
     def reset(self) -> None:
@@ -165,7 +196,8 @@ class RangeSide:
         pt: list[bool] = []
         groups: list[list[int]] = []
         distinct = sum(1 for a, b in zip(order, order[1:]) if vals[a] != vals[b]) + 1
-        target = 1 if distinct <= MAX_BUCKETS else max(1, len(order) // MAX_BUCKETS)
+        k = max(1, min(MAX_BUCKETS, len(order) // MIN_PER_BUCKET))
+        target = 1 if distinct <= k else max(1, len(order) // k)
         for s in order:
             v = vals[s]
             if groups and (len(groups[-1]) < target or v == vals[groups[-1][-1]]):

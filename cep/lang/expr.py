@@ -39,6 +39,10 @@ Semantics (the language contract, `docs/language.md`):
 * `LIKE` is an anchored, case-sensitive SQL pattern (`%`, `_`; no escape character).
   `MATCHES` is `re.search`. Patterns are compiled at compile time; a non-string operand is
   UNKNOWN. MATCHES rejects regexes with nested quantifiers (see `_nested_quantifier`).
+* Functions return null for a wrongly typed argument: LOWER/UPPER (strings), ABS, LEN
+  (strings, lists, objects), COALESCE (first non-null, evaluated lazily), FLOOR/CEIL (ints),
+  ROUND(x [, n]) half away from zero on the decimal value (`ROUND(2.675, 2) = 2.68`): an int
+  for ROUND(x) and for int x, a float for ROUND(float, n).
 * Aggregates: `FIRST/LAST(v.x [, n])`, `COUNT(v)`, `COUNT(v.x)`, `COUNT(*)`,
   `SUM/AVG/MIN/MAX(v.x)`; their argument is evaluated per bound event of `v`. An argument
   naming no variable (`SUM(price)`) ranges over all events of the match (the "universal"
@@ -56,7 +60,7 @@ from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_UP, Context, Decimal
 from itertools import repeat
 from typing import Protocol
 
-from cep.errors import RuleNameError, RuleTypeError
+from cep.errors import RuleError, RuleLimitError, RuleNameError, RuleTypeError
 from cep.lang import ast
 
 __all__ = [
@@ -120,7 +124,7 @@ def compile_expr(
 ) -> CompiledExpr:
     """Compile `expr` into a closure returning its (three-valued) value."""
     c = _Compiler(variables, current)
-    fn = c.value(expr)
+    fn = _guarded(c.value, expr)
     return CompiledExpr(fn, c.uses_bindings, _source(expr))
 
 
@@ -131,8 +135,17 @@ def compile_condition(
     if expr is None:
         return CompiledExpr(_always_true, False, "TRUE")
     c = _Compiler(variables, current)
-    fn = c.true(expr)
+    fn = _guarded(c.true, expr)
     return CompiledExpr(fn, c.uses_bindings, _source(expr))
+
+
+def _guarded(compile_fn: Callable[[ast.Expr], Fn], expr: ast.Expr) -> Fn:
+    """Compile, turning runaway nesting (the parser bounds it; ASTs may come from elsewhere)
+    into a RuleLimitError instead of a RecursionError."""
+    try:
+        return compile_fn(expr)
+    except RecursionError:
+        raise _err(RuleLimitError, expr, "expression is nested too deeply") from None
 
 
 def referenced_variables(expr: ast.Expr, variables: frozenset[str]) -> frozenset[str]:
@@ -191,7 +204,7 @@ def _walk(e: ast.Expr) -> Iterable[ast.Expr]:
         stack.extend(_children(n))
 
 
-def _err(cls: type[RuleTypeError] | type[RuleNameError], node: object, msg: str) -> Exception:
+def _err(cls: type[RuleError], node: object, msg: str) -> Exception:
     span = getattr(node, "span", ast.NOSPAN)
     return cls(span.line, span.column, msg)
 
@@ -299,7 +312,7 @@ def _mod(a: object, b: object) -> object:
         return None
     if ta is int and tb is int:
         r = abs(a) % abs(b)  # type: ignore[arg-type]
-        return r  # type: ignore[operator]
+        return -r if a < 0 else r  # type: ignore[operator]
     try:
         return math.fmod(a, b)  # type: ignore[arg-type]
     except (OverflowError, ValueError):
@@ -834,20 +847,28 @@ class _Compiler:
     # ---- constants
 
     def _is_const(self, e: ast.Expr) -> bool:
-        key = id(e)
-        memo = self._const_memo.get(key)
-        if memo is not None:
-            return memo[1]
-        if isinstance(e, ast.Literal):
-            hit = True
-        elif isinstance(e, (ast.Name, ast.Star)) or (
-            isinstance(e, ast.Call) and e.func.upper() in AGGREGATES
-        ):
-            hit = False
-        else:
-            hit = all(self._is_const(ch) for ch in _children(e))
-        self._const_memo[key] = (e, hit)
-        return hit
+        """Whether `e` reads nothing (no names, no aggregates); iterative, memoised per node."""
+        memo = self._const_memo
+        hit = memo.get(id(e))
+        if hit is not None:
+            return hit[1]
+        stack: list[tuple[ast.Expr, bool]] = [(e, False)]
+        while stack:
+            node, kids_done = stack.pop()
+            if id(node) in memo:
+                continue
+            if isinstance(node, ast.Literal):
+                memo[id(node)] = (node, True)
+            elif isinstance(node, (ast.Name, ast.Star)) or (
+                isinstance(node, ast.Call) and node.func.upper() in AGGREGATES
+            ):
+                memo[id(node)] = (node, False)
+            elif kids_done:
+                memo[id(node)] = (node, all(memo[id(k)][1] for k in _children(node)))
+            else:
+                stack.append((node, True))
+                stack.extend((k, False) for k in _children(node))
+        return memo[id(e)][1]
 
     def _const(self, e: ast.Expr) -> tuple[bool, object]:
         """(True, value) when `e` is constant (folded once here), else (False, None)."""
@@ -1481,14 +1502,17 @@ def _compile_regex(e: ast.Matches) -> re.Pattern[str]:
 
 
 def _source(expr: ast.Expr) -> str:
+    """Canonical text for explain output: the project printer, else the fallback below."""
     try:
-        from cep.lang.printer import to_text  # type: ignore[attr-defined]
+        from cep.lang.printer import to_text
     except ImportError:
-        return _to_text(expr)
-    try:
-        return str(to_text(expr))
-    except Exception:  # the printer is optional for explain output; never fail a compile
-        return _to_text(expr)
+        to_text = _to_text
+    for printer in (to_text, _to_text):
+        try:
+            return str(printer(expr))
+        except Exception:  # explain text must never fail a compile (e.g. absurd nesting)
+            continue
+    return f"<{type(expr).__name__} expression>"
 
 
 _PREC = {"OR": 1, "AND": 2, "+": 5, "-": 5, "*": 6, "/": 6, "%": 6}

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cep.errors import RuleNameError, RuleTypeError
+from cep.errors import RuleLimitError, RuleNameError, RuleTypeError
 from cep.lang import ast as A
 from cep.lang.expr import (
     CompiledExpr,
@@ -419,7 +419,9 @@ def aggregates() -> st.SearchStrategy[A.Expr]:
 
 LIKE_PATTERNS = st.one_of(
     st.lists(st.sampled_from(["%", "_", "a", "b", ".", "\n", "%"]), max_size=4).map("".join),
-    st.sampled_from(["a%", "%a", "%a%", "%", "", "a", "a.b", "_", "%.%", "K%", "(%)"]),
+    # every fast-path shape (prefix%, %suffix, %infix%, exact, %) and regex-path ones
+    st.sampled_from(["a%", "%a", "%a%", "%b", "b%", "%b%", "%", "", "a", "ab", "a.b", "%.b"]),
+    st.sampled_from(["_", "%.%", "K%", "(%)", "a_", "%a_b%", "B%"]),
 )
 REGEXES = st.sampled_from(["a", "^a", "b$", "a.b", "[ab]+", r"\.", "x|K", "^$", "(ab)+"])
 
@@ -505,6 +507,7 @@ SHAPES: dict[str, st.SearchStrategy[A.Expr]] = {
     "name op literal": simple_cmp,
     "compare": st.builds(A.Binary, st.sampled_from(CMP), st.one_of(nums, strs), operands),
     "arithmetic": st.builds(A.Binary, st.sampled_from(ARITH), nums, nums),
+    "division and modulo": st.builds(A.Binary, st.sampled_from(["/", "%"]), nums, nums),
     "unary": st.builds(A.Unary, st.sampled_from(["NOT", "-"]), operands),
     "between": st.one_of(
         st.builds(A.Between, nums, nums, nums, st.booleans()),
@@ -550,7 +553,9 @@ SHAPES: dict[str, st.SearchStrategy[A.Expr]] = {
 def situations(draw: st.DrawFn) -> tuple[dict, Binds, str | None]:
     """An event, the bindings of the match so far and the variable being tested (if any)."""
     ev = draw(events)
-    bound = st.tuples(st.sampled_from(sorted(VARS)), events)
+    # bound events are sometimes fully mixed-type (what aggregates must survive)
+    mixed = st.fixed_dictionaries({}, optional=dict.fromkeys(typed, scalar))
+    bound = st.tuples(st.sampled_from(sorted(VARS)), st.one_of(events, mixed))
     seq = draw(st.one_of(st.lists(bound, max_size=2), st.lists(bound, min_size=3, max_size=6)))
     current = draw(st.sampled_from([None, "v"]))
     if current:
@@ -590,6 +595,23 @@ def test_random_trees_agree_with_reference(expr: A.Expr, sit: tuple) -> None:
 @given(data=st.data())
 def test_every_shape_agrees_with_reference(shape: str, data: st.DataObject) -> None:
     check_against_reference(data.draw(SHAPES[shape], label="expr"), data.draw(situations()))
+
+
+@PROPERTY
+@given(
+    st.sampled_from(["COUNT", "SUM", "AVG", "MIN", "MAX", "FIRST", "LAST"]),
+    st.lists(st.one_of(scalar, st.integers(-3, 3), small_str), min_size=1, max_size=7),
+    st.sampled_from(["v.x", "x", "v.o.x", "v.x + 1"]),
+)
+def test_reducers_over_mixed_values(func: str, values: list, arg: str) -> None:
+    """Aggregates over many bound values of mixed types, missing values included."""
+    seq = [("v", {"x": x, "o": {"x": x}}) for x in values] + [("w", {"x": 1})]
+    binds = Binds(seq)
+    plus = arg.endswith("+ 1")
+    expr = call(func, b("+", n(arg[:-4]), lit(1)) if plus else n(arg))
+    want = Ref({}, binds).eval(expr)
+    assert same(val(expr, {}, binds, variables=VARS), want)
+    assert same(_Compiler(VARS, None, specialise=False).value(expr)({}, binds), want)
 
 
 @PROPERTY
@@ -663,14 +685,13 @@ def test_not_of_unknown_stays_unknown() -> None:
 )
 def test_comparison_semantics(left: object, op: str, right: object, want: object) -> None:
     ev = {"x": left, "y": right}
-    for e in (
-        b(op, n("x"), n("y")),
-        b(op, n("x"), lit(right)) if type(right) not in (list, dict) else None,
-    ):
-        if e is None:
-            continue
+    forms = [b(op, n("x"), n("y"))]  # attribute vs attribute: the generic path
+    if type(right) not in (list, dict):  # attribute vs literal: the specialised path
+        forms.append(b(op, n("x"), lit(right)))
+    for e in forms:
         assert val(e, ev) is want
         assert cond(e, ev) is (want is True)
+        assert cond(NOT(e), ev) is (want is False)
 
 
 @pytest.mark.parametrize("op", CMP)
@@ -1112,6 +1133,18 @@ def test_functions(expr: A.Expr, ev: dict, want: object) -> None:
 
 
 # ---------------------------------------------------------------- API odds and ends
+
+
+def test_runaway_nesting_is_a_limit_error() -> None:
+    e: A.Expr = n("x")
+    for _ in range(5000):
+        e = A.Unary("-", e)
+    with pytest.raises(RuleLimitError):
+        compile_expr(e)
+    chain: A.Expr = b("<", n("x"), lit(0))
+    for i in range(5000):  # long AND chains are flattened, not recursed
+        chain = b("AND", chain, b("!=", n("x"), lit(i)))
+    assert cond(chain, {"x": -1}) is True
 
 
 def test_condition_none_is_always_true() -> None:
