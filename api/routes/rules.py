@@ -70,14 +70,16 @@ def rule_text(rule: RuleIn) -> str:
     if rule.text is not None:
         return rule.text
     try:
-        from cep.lang import search_json  # type: ignore[attr-defined]
-    except ImportError:
-        raise ApiError(422, "the structured JSON search form is not available yet; "
-                       "send the SEARCH as text") from None
+        from cep.lang.search_json import SearchJsonError, search_from_json
+    except ImportError:  # the structured form ships with cep.lang.search_json
+        raise ApiError(422, "the structured JSON search form is not available") from None
+    from cep.lang.printer import to_text
+
     try:
-        return search_json.to_text(rule.search)  # type: ignore[attr-defined]
-    except Exception as e:  # the converter's own errors carry the reason
-        raise ApiError(422, f"invalid structured search: {e}") from None
+        return to_text(search_from_json(rule.search))
+    except SearchJsonError as e:
+        raise ApiError(422, "invalid structured search", "compile_error",
+                       [e.to_dict()]) from None
 
 
 def to_out(rt: Runtime, rec: StatementRecord, change: str | None = None,

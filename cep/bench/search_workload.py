@@ -85,7 +85,7 @@ def _shapes(n: int, seed: int) -> Iterator[tuple[dict[str, Any], int, float]]:
 
 
 def _half(center: int, factor: float, width: float) -> int:
-    return max(100, int(center * width * factor))
+    return int(center * width * factor)
 
 
 def iter_searches(n: int, width: float, seed: int = 2, prefix: str = "s") -> Iterator[dict]:
@@ -147,7 +147,7 @@ def calibrate(q: int, target: float, seed: int = 2, sample: int = 40_000, events
             for where, center, factor in group:
                 if _holds(where, ev):
                     d = abs(p - center)
-                    need.append(0.0 if d <= 100 else d / (center * factor))
+                    need.append(d / (center * factor))
     need.sort()
     k = int(target * len(evs) * len(shapes) / q)
     if not need:

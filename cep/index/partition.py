@@ -138,8 +138,8 @@ class AttrIdx:
         self.wrong = w
         return w
 
-    def fail(self, v: Any, amb: list) -> int:
-        """Slots this value fails; ambiguous range slots are appended to `amb`."""
+    def fail(self, v: Any, n: int, acc: list) -> int:
+        """Slots this value fails: a mask, plus slot numbers appended to `acc` (see ranges)."""
         if v is None:
             return self.nn
         fam = FAMILY.get(type(v), "x")
@@ -156,10 +156,7 @@ class AttrIdx:
             if sides:
                 for side in sides:
                     if side.count:
-                        sf, sa = side.probe(v)
-                        f |= sf
-                        if sa:
-                            amb.append((sa, side, v))
+                        f |= side.probe(v, n, acc)
         if self.multi:
             for mu in self.multi.values():
                 f |= mu.fail(v)
@@ -268,7 +265,7 @@ class Partition:
 
     def _changed(self) -> None:
         self.changes += 1
-        if self.changes > max(COMPACT_MIN, self.size >> 8):
+        if self.changes > max(COMPACT_MIN, min(self.size >> 8, 128)):
             self.compact()
 
     def compact(self) -> None:
@@ -386,19 +383,14 @@ class Partition:
     def match(self, ev: dict) -> list[int]:
         """Slots whose conjunction the event satisfies (residual closures not yet run)."""
         cand = self.alive
-        amb: list = []
+        n = self.n
+        acc: list[int] = []
         for get, ai in self.order:
-            f = ai.fail(get(ev), amb)
+            f = ai.fail(get(ev), n, acc)
             if f:
                 cand ^= cand & f
                 if not cand:
                     return []
-        for a, side, v in amb:
-            x = cand & a
-            if x:
-                bad = side.fails(bits(x), v)
-                if bad:
-                    cand ^= cand & from_slots(bad, self.n)
-                    if not cand:
-                        return []
+        if acc:
+            cand ^= cand & from_slots(acc, n)
         return bits(cand)

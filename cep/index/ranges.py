@@ -1,23 +1,23 @@
-"""One side of a range attribute inside a partition: sorted bounds cut into bucket masks.
+"""One side of a range attribute inside a partition: bucket masks plus sorted bucket lists.
 
-Why buckets. An exact mask of "slots whose lower bound is <= v" for every possible v would
-cost one mask per distinct bound (quadratic memory). Instead the bounds are cut into at
-most `MAX_BUCKETS` buckets at registration-time quantiles, with one cumulative mask per
-bucket edge: an event value falls in one bucket; slots of buckets on the failing side fail
-by one mask, slots of its own bucket are *ambiguous* and checked one by one, and only if
-they survived every other attribute (BE-Tree's lazy evaluation at bucket boundaries). A
-bucket holding a single value (small domains such as `rooms`) is never ambiguous except
-on equality with a strict bound.
+Why this shape. An exact mask of "slots whose lower bound is <= v" for every possible v
+would cost one mask per distinct bound (quadratic memory). So the bounds are cut into at
+most `MAX_BUCKETS` buckets at quantiles, with one cumulative mask per bucket edge: slots of
+the buckets entirely on the failing side of the event value fail by one mask. The one
+bucket the value falls in is resolved exactly from its own sorted list of bounds (a
+bisection; only the smaller of the failing or passing part is turned into bits), and a
+bucket holding a single value (small domains such as `rooms`) needs no list at all. So
+`probe` returns an exact mask and nothing has to be re-checked slot by slot afterwards.
 
-Live registration: a new slot is *fresh* (ambiguous everywhere) until the partition merges
-fresh slots into the cumulative masks in one pass (`compact`), so adding a slot costs O(1)
-big-int operations. Removed slots keep stale bits until the next compaction; the partition
-does not reuse their ids before that.
+Live registration: a new slot is *fresh*: it sits in a small sorted list resolved the same
+way, until the partition merges fresh slots into the buckets (`merge`, O(buckets) big-int
+operations). Removed slots leave stale bits in the cumulative masks until that merge; the
+partition does not reuse their ids before then.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right, insort
 from typing import Any
 
 from cep.index.bitset import bits, from_slots
@@ -30,6 +30,31 @@ STRICT = 1
 NAN_OK = 2
 
 
+class _Sorted:
+    """Bounds in ascending order with their slots (a bucket's, or the fresh slots)."""
+
+    __slots__ = ("b", "s")
+
+    def __init__(self) -> None:
+        self.b: list[Any] = []
+        self.s: list[int] = []
+
+    def add(self, bound: Any, slot: int) -> None:
+        i = bisect_right(self.b, bound)
+        self.b.insert(i, bound)
+        self.s.insert(i, slot)
+
+    def discard(self, bound: Any, slot: int) -> None:
+        b, s = self.b, self.s
+        i = bisect_left(b, bound)
+        while i < len(b) and b[i] == bound:
+            if s[i] == slot:
+                del b[i]
+                del s[i]
+                return
+            i += 1
+
+
 class RangeSide:
     """Lower (`v >= lo`) or upper (`v <= hi`) bounds of one attribute and family."""
 
@@ -39,8 +64,9 @@ class RangeSide:
         "cum",
         "flags",
         "fresh",
+        "fresh_mask",
+        "lists",
         "lower",
-        "nfresh",
         "pt",
         "stricts",
         "vals",
@@ -52,152 +78,186 @@ class RangeSide:
         self.flags = bytearray()  # slot -> STRICT | NAN_OK
         self.bnd: list[Any] = []  # bucket start values, ascending
         self.cum: list[int] = [0]  # lower: slots of buckets >= j; upper: of buckets < j
-        self.pt: list[bool] = []  # bucket holds a single value
-        self.fresh = 0  # slots added since the last merge: ambiguous
-        self.nfresh = 0
+        self.pt: list[bool] = []  # bucket holds a single value (no list needed)
+        self.lists: list[_Sorted | None] = []  # per bucket: sorted bounds (None if pt)
+        self.fresh = _Sorted()  # slots added since the last merge
+        self.fresh_mask = 0
         self.count = 0
         self.stricts = 0  # slots with a strict bound (decide point buckets on equality)
 
-    def _grow(self, slot: int) -> None:
+    # ------------------------------------------------------------- registration
+
+    def add(self, slot: int, value: Any, strict: bool, nan_ok: bool) -> None:
+        """Give `slot` a bound; it stays in the fresh list until the next merge."""
         short = slot + 1 - len(self.vals)
         if short > 0:
             self.vals.extend([None] * short)
             self.flags.extend(bytes(short))
-
-    def add(self, slot: int, value: Any, strict: bool, nan_ok: bool) -> None:
-        """Give `slot` a bound; it is ambiguous until the next merge."""
-        self._grow(slot)
         self.vals[slot] = value
         self.flags[slot] = (STRICT if strict else 0) | (NAN_OK if nan_ok else 0)
         if strict:
             self.stricts |= 1 << slot
-        self.fresh |= 1 << slot
-        self.nfresh += 1
+        if value == value:  # a NaN bound cannot be ordered (the normaliser never makes one)
+            self.fresh.add(value, slot)
+        self.fresh_mask |= 1 << slot
         self.count += 1
 
     def remove(self, slot: int) -> None:
-        """Forget `slot`'s bound (its stale bits go at the next merge)."""
+        """Forget `slot`'s bound (stale mask bits go at the next merge)."""
+        value = self.vals[slot]
         if self.flags[slot] & STRICT:
             self.stricts ^= 1 << slot
+        if self.fresh_mask >> slot & 1:
+            self.fresh_mask ^= 1 << slot
+            self.fresh.discard(value, slot)
+        elif self.bnd:
+            j = max(0, bisect_right(self.bnd, value) - 1)
+            lst = self.lists[j]
+            if lst is not None:
+                lst.discard(value, slot)
         self.vals[slot] = None
         self.flags[slot] = 0
         self.count -= 1
-        if self.fresh >> slot & 1:
-            self.fresh ^= 1 << slot
-            self.nfresh -= 1
         while self.vals and self.vals[-1] is None:
             self.vals.pop()
             self.flags.pop()
 
-    def check(self, slot: int, v: Any) -> bool:
-        """Exact test of one slot's bound against value `v` (same family)."""
-        b = self.vals[slot] if slot < len(self.vals) else None
-        if b is None:
-            return True
-        f = self.flags[slot]
-        if v != v:  # NaN: only bounds that came from a negation hold
-            return bool(f & NAN_OK)
-        if self.lower:
-            return v > b if f & STRICT else v >= b
-        return v < b if f & STRICT else v <= b
-
-    def fails(self, slots: list[int], v: Any) -> list[int]:
-        """Those of `slots` (members of this side) whose bound `v` does not satisfy."""
-        vals = self.vals
-        flags = self.flags
-        if v != v:
-            return [s for s in slots if not flags[s] & NAN_OK]
-        if self.lower:
-            return [s for s in slots if (b := vals[s]) > v or (b == v and flags[s] & STRICT)]
-        return [s for s in slots if (b := vals[s]) < v or (b == v and flags[s] & STRICT)]
-
-    def probe(self, v: Any) -> tuple[int, int]:
-        """(failing slots, ambiguous slots) for event value `v`; stale ids may appear."""
-        bnd = self.bnd
-        cum = self.cum
-        if v != v:
-            return 0, (cum[0] if self.lower else cum[-1]) | self.fresh
-        j = bisect_right(bnd, v) - 1
-        if self.lower:
-            if j < 0:
-                return cum[0], self.fresh
-            if self.pt[j]:  # one value: decided exactly (strict bounds fail on equality)
-                if v > bnd[j]:
-                    return cum[j + 1], self.fresh
-                return cum[j + 1] | ((cum[j] ^ cum[j + 1]) & self.stricts), self.fresh
-            return cum[j + 1], (cum[j] ^ cum[j + 1]) | self.fresh
-        if j < 0:
-            return 0, self.fresh
-        if self.pt[j]:
-            if v > bnd[j]:
-                return cum[j + 1], self.fresh
-            return cum[j] | ((cum[j + 1] ^ cum[j]) & self.stricts), self.fresh
-        return cum[j], (cum[j + 1] ^ cum[j]) | self.fresh
-
     def reset(self) -> None:
         """Back to empty (every bound removed): drops stale bits and buckets."""
-        self.bnd, self.pt, self.cum = [], [], [0]
-        self.fresh = 0
-        self.nfresh = 0
+        self.bnd, self.pt, self.cum, self.lists = [], [], [0], []
+        self.fresh = _Sorted()
+        self.fresh_mask = 0
+
+    # ------------------------------------------------------------- matching
+
+    def _split(self, lst: _Sorted, v: Any, mask: int, n: int, acc: list) -> int:
+        """The failing part of a sorted list (its slots are `mask`) for value `v`.
+
+        A failing part smaller than the passing one is appended to `acc` as slot numbers
+        (the caller builds one mask from all of them); otherwise it is returned as a mask.
+        """
+        b, s = lst.b, lst.s
+        lo, hi = bisect_left(b, v), bisect_right(b, v)
+        flags = self.flags
+        eq_fail = [x for x in s[lo:hi] if flags[x] & STRICT] if hi > lo else []
+        if self.lower:  # fail: bound > v, or bound == v and strict
+            failing = s[hi:]
+            passing = s[:lo]
+        else:  # fail: bound < v, or bound == v and strict
+            failing = s[:lo]
+            passing = s[hi:]
+        if len(failing) + len(eq_fail) <= len(passing) + (hi - lo - len(eq_fail)):
+            acc.extend(failing)  # turned into bits once per partition visit
+            acc.extend(eq_fail)
+            return 0
+        ok = passing + [x for x in s[lo:hi] if not flags[x] & STRICT]
+        return mask ^ from_slots(ok, n) if ok else mask
+
+    def probe(self, v: Any, n: int, acc: list) -> int:
+        """Slots of this side whose bound `v` fails: a mask, plus slot numbers put in `acc`.
+
+        Exact; the mask may hold stale ids of removed slots (never alive, so harmless).
+        """
+        if v != v:  # NaN: only bounds that came from a negation hold
+            vals, flags = self.vals, self.flags
+            return from_slots(
+                [s for s in range(len(vals)) if vals[s] is not None and not flags[s] & NAN_OK], n
+            )
+        bnd = self.bnd
+        cum = self.cum
+        f = 0
+        if bnd:
+            j = bisect_right(bnd, v) - 1
+            if self.lower:
+                if j < 0:
+                    f = cum[0]
+                else:
+                    f = cum[j + 1]
+                    bucket = cum[j] ^ cum[j + 1]
+                    if self.pt[j]:
+                        if v == bnd[j]:
+                            f |= bucket & self.stricts
+                    elif bucket:
+                        f |= self._split(self.lists[j], v, bucket, n, acc)  # type: ignore[arg-type]
+            elif j >= 0:
+                f = cum[j]
+                bucket = cum[j + 1] ^ cum[j]
+                if self.pt[j]:
+                    if v > bnd[j]:
+                        f = cum[j + 1]
+                    else:
+                        f |= bucket & self.stricts
+                elif bucket:
+                    f |= self._split(self.lists[j], v, bucket, n, acc)  # type: ignore[arg-type]
+        if self.fresh_mask:
+            f |= self._split(self.fresh, v, self.fresh_mask, n, acc)
+        return f
+
+    # ------------------------------------------------------------- maintenance
 
     def merge(self, dead: int, rebucket: bool) -> None:
-        """Fold fresh slots into the masks and clear `dead` (removed) slots' stale bits.
+        """Fold fresh slots into the buckets and clear `dead` slots' stale bits.
 
-        Without `rebucket` this costs O(buckets) big-int operations plus O(fresh) Python
-        steps; with it (or on first use) the buckets are re-cut from every bound.
+        Without `rebucket` this costs O(buckets) big-int operations plus O(fresh) list
+        insertions; with it (or on first use) the buckets are re-cut from every bound.
         """
         if rebucket or not self.bnd:
             self._rebucket()
             return
         vals = self.vals
-        bnd = self.bnd
-        pt = self.pt
+        bnd, pt, lists = self.bnd, self.pt, self.lists
         groups: dict[int, list[int]] = {}
-        for s in bits(self.fresh):
+        for s in self.fresh.s:
             v = vals[s]
             j = bisect_right(bnd, v) - 1
-            if j < 0:  # below the first edge: the first bucket now starts lower
+            lowered = j < 0  # below the first edge: the first bucket now starts lower
+            if lowered:
                 j = 0
-                bnd[0] = v
-                pt[0] = False
-            elif pt[j] and v != bnd[j]:
+            if pt[j] and v != bnd[j]:
                 pt[j] = False
+                old = self.cum[j] ^ self.cum[j + 1] if self.lower else self.cum[j + 1] ^ self.cum[j]
+                if dead:
+                    old ^= old & dead
+                lst = lists[j] = _Sorted()
+                for x in sorted(bits(old), key=vals.__getitem__):
+                    lst.b.append(vals[x])
+                    lst.s.append(x)
+            if lowered:
+                bnd[0] = v
+            lst = lists[j]
+            if lst is not None:
+                lst.add(v, s)
             groups.setdefault(j, []).append(s)
         n = len(vals)
         cum = self.cum
         k = len(bnd)
         acc = 0
-        if self.lower:
-            for j in range(k - 1, -1, -1):
-                g = groups.get(j)
-                if g:
-                    acc |= from_slots(g, n)
-                c = cum[j]
-                if dead:
-                    c ^= c & dead
-                cum[j] = c | acc
-        else:
-            for j in range(1, k + 1):
-                g = groups.get(j - 1)
-                if g:
-                    acc |= from_slots(g, n)
-                c = cum[j]
-                if dead:
-                    c ^= c & dead
-                cum[j] = c | acc
-        self.fresh = 0
-        self.nfresh = 0
+        rng = range(k - 1, -1, -1) if self.lower else range(k)
+        for j in rng:
+            g = groups.get(j)
+            if g:
+                acc |= from_slots(g, n)
+            at = j if self.lower else j + 1
+            c = cum[at]
+            if dead:
+                c ^= c & dead
+            cum[at] = c | acc
+        self.fresh = _Sorted()
+        self.fresh_mask = 0
 
     def _rebucket(self) -> None:
-        """Cut buckets at quantiles of the current bounds and rebuild every mask."""
+        """Cut buckets at quantiles of the current bounds and rebuild every mask and list."""
         vals = self.vals
-        order = sorted((s for s in range(len(vals)) if vals[s] is not None), key=vals.__getitem__)
-        bnd: list[Any] = []
-        pt: list[bool] = []
-        groups: list[list[int]] = []
+        order = sorted(
+            (s for s in range(len(vals)) if vals[s] is not None and vals[s] == vals[s]),
+            key=vals.__getitem__,
+        )
         distinct = sum(1 for a, b in zip(order, order[1:]) if vals[a] != vals[b]) + 1
         k = max(1, min(MAX_BUCKETS, len(order) // MIN_PER_BUCKET))
         target = 1 if distinct <= k else max(1, len(order) // k)
+        bnd: list[Any] = []
+        pt: list[bool] = []
+        groups: list[list[int]] = []
         for s in order:
             v = vals[s]
             if groups and (len(groups[-1]) < target or v == vals[groups[-1][-1]]):
@@ -208,6 +268,15 @@ class RangeSide:
                 bnd.append(v)
                 pt.append(True)
                 groups.append([s])
+        lists: list[_Sorted | None] = []
+        for g, p in zip(groups, pt):
+            if p:
+                lists.append(None)
+                continue
+            lst = _Sorted()
+            lst.b = [vals[s] for s in g]
+            lst.s = list(g)
+            lists.append(lst)
         n = len(vals)
         masks = [from_slots(g, n) for g in groups]
         if self.lower:
@@ -218,6 +287,6 @@ class RangeSide:
             cum = [0]
             for m in masks:
                 cum.append(cum[-1] | m)
-        self.bnd, self.pt, self.cum = bnd, pt, cum
-        self.fresh = 0
-        self.nfresh = 0
+        self.bnd, self.pt, self.cum, self.lists = bnd, pt, cum, lists
+        self.fresh = _Sorted()
+        self.fresh_mask = 0

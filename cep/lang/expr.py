@@ -786,7 +786,7 @@ class _Compiler:
 
     # ---- names
 
-    def _access(self, e: ast.Expr) -> tuple | None:
+    def _access(self, e: ast.Expr) -> tuple:
         """("key", k) for a one-part current attribute, ("fn", getter) for other values."""
         if isinstance(e, ast.Name):
             where, path = self._resolve(e)
@@ -964,7 +964,7 @@ class _Compiler:
             return self._strict(e.operand, not want)
         elif isinstance(e, ast.Name) and self.specialise:
             acc = self._access(e)
-            if acc is not None and acc[0] == "key":
+            if acc[0] == "key":
                 return _pred_fns(acc, _bool_is, want)[1]
         elif not isinstance(e, (ast.Literal, ast.Name, ast.Call, ast.Unary, ast.Binary, ast.Star)):
             return self._predicate(e)[1 if want else 2]

@@ -75,7 +75,8 @@ def test_event_batches_are_all_or_nothing(svc) -> None:
         assert c.post("/v1/streams/s/events", json=[{"a": i} for i in range(51)]
                       ).status_code == 413
         big = orjson.dumps([{"pad": "x" * 2000} for _ in range(40)])
-        r = c.post("/v1/streams/s/events", content=big, headers={"content-type": "application/json"})
+        r = c.post("/v1/streams/s/events", content=big,
+                   headers={"content-type": "application/json"})
         assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
         assert c.post("/v1/streams/bad%20name/events", json={}).status_code == 422
 
@@ -158,3 +159,18 @@ def test_health_ready_metrics_and_keys(svc) -> None:
         assert all("hash" not in x and x.get("token") is None for x in listed)
         stored = svc.rt.store.get_resource("apikey", k["id"]).doc
         assert k["token"] not in orjson.dumps(stored).decode()  # only the hash at rest
+
+
+def test_structured_json_search_registers_like_its_text(svc) -> None:
+    doc = {"name": "s42", "from": "listings",
+           "where": {"city": "Seoul", "price": {"gte": 300000, "lte": 500000}},
+           "emit": ["listing_id", "price"]}
+    with svc.client() as c:
+        r = c.post("/v1/rules", json={"search": doc})
+        assert r.status_code == 201, r.text
+        assert r.json()["kind"] == "search" and r.json()["text"].startswith("SEARCH s42")
+        bad = c.post("/v1/rules", json={"search": {**doc, "where": {"price": {"gtx": 1}}}})
+        assert bad.status_code == 422 and bad.json()["error"]["details"][0]["path"].startswith(
+            "$.where.price")
+        assert c.post("/v1/rules", json={"search": doc, "text": "SEARCH x FROM y"}
+                      ).status_code == 422

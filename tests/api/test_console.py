@@ -41,7 +41,8 @@ def test_console_registers_a_rule_and_shows_a_live_match(make_service) -> None:
                        json=[{"card_id": "c1", "amount": 5}, {"card_id": "c2", "amount": 750}])
             assert r.status_code == 200
         b.wait("[...document.querySelectorAll('#matches tr.match')]"
-               ".some(tr => tr.textContent.includes('big_payment') && tr.textContent.includes('750'))")
+               ".some(tr => tr.textContent.includes('big_payment')"
+               " && tr.textContent.includes('750'))")
         b.wait("document.querySelectorAll('#lag tbody tr').length > 0", timeout=10)
         shot = b.screenshot(ARTIFACTS / "console.png")
         assert shot.stat().st_size > 10_000

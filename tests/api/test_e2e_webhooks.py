@@ -162,3 +162,22 @@ def test_410_disables_and_3xx_is_not_followed(make_service, status: int) -> None
             assert ep["enabled"] and d["status"] == "pending"
             assert "not followed" in d["last_error"]
         assert target.hits == []
+
+
+def test_emit_into_appends_derived_events(make_service) -> None:
+    svc = make_service()
+    with svc.client() as c:
+        r = c.post("/v1/rules", json={"text": "SEARCH big FROM orders WHERE amount > 500 "
+                                              "EMIT amount",
+                                      "actions": [{"type": "emit", "stream": "big_orders"}]})
+        assert r.status_code == 201 and r.json()["actions"] == [
+            {"type": "emit", "url": None, "stream": "big_orders", "endpoint_id": None}]
+        wait_for(lambda: c.get("/v1/rules/big").json()["status"] == "running")
+        c.post("/v1/streams/orders/events", json=[{"amount": 900}, {"amount": 5}])
+        wait_for(lambda: c.get("/v1/streams/big_orders").json()["entries"] == 1)
+        got = svc.rt.log.read("big_orders", _nonempty(svc), 0, 10)
+        assert got[0][1]["amount"] == 900 and got[0][1]["_cep"]["statement"] == "big"
+
+
+def _nonempty(svc: Service) -> int:
+    return next(p for p, e in enumerate(svc.rt.log.end_offsets("big_orders")) if e)
