@@ -202,12 +202,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     from cep.engine import Engine, Limits
 
-    loaded = load_rules(args.rules)
+    if not args.rules and not args.searches:
+        print("cep replay: give --rules and/or --searches", file=sys.stderr)
+        return 2
+    loaded = load_rules(args.rules or [])
     if loaded.errors:
         _print_errors(loaded.errors, sys.stderr)
         return 1
     stmts, specs = compile_loaded(loaded)
-    engine = Engine(stmts, specs, Limits(max_threads_per_key=args.max_partial_matches))
+    if args.searches:
+        searches = load_search_files(args.searches, loaded, args.index, sys.stderr)
+        if searches is None:
+            return 1
+        stmts.extend(searches)
+    engine = Engine(
+        stmts,
+        specs,
+        Limits(max_threads_per_key=args.max_partial_matches),
+        index=make_index(args.index),
+    )
     out: Any = open(args.out, "wb") if args.out else sys.stdout.buffer  # noqa: SIM115
     bad = 0
     no_stream = 0
@@ -259,6 +272,48 @@ def cmd_replay(args: argparse.Namespace) -> int:
     }
     print(orjson.dumps({"summary": summary}).decode(), file=sys.stderr)
     return 0
+
+
+def make_index(kind: str) -> Any:
+    """The statement index for `--index`: `attribute` (selective) or `plain` (reference)."""
+    if kind == "plain":
+        from cep.index.plain import PlainIndex
+
+        return PlainIndex()
+    from cep.index.attribute import AttributeIndex
+
+    return AttributeIndex()
+
+
+def load_search_files(paths: Sequence[str], loaded: LoadedRules, index: str, err: TextIO) -> Any:
+    """JSON-lines saved searches, checked and compiled; None (errors printed) if any is bad."""
+    from cep.index.searches import SearchSpec
+    from cep.lang.checker import check
+    from cep.lang.compiler import compile_search
+    from cep.lang.search_json import read_searches
+
+    names = {s.name: str(f) for f, _, script in loaded.scripts for s in script.statements}
+    out: list[Any] = []
+    bad = 0
+    for path in paths:
+        for line, stmt, error in read_searches(path):
+            where = f"{path}:{line}"
+            if stmt is not None and not error:
+                problems = check(ast.Script((stmt,), where), "", streams=loaded.streams)
+                if problems:
+                    error = "; ".join(e.message for e in problems)
+                elif stmt.name in names:
+                    error = f"search {stmt.name!r} is also defined in {names[stmt.name]}"
+            if error or stmt is None:
+                bad += 1
+                print(f"{where}: {error}", file=err)
+                continue
+            names[stmt.name] = where
+            out.append(SearchSpec.from_ast(stmt) if index == "attribute" else compile_search(stmt))
+    if bad:
+        print(f"{bad} bad search line(s)", file=err)
+        return None
+    return out
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -354,6 +409,16 @@ def _register_service(sub: Any, suites: Any) -> None:
     bs.set_defaults(func=cmd_bench_service)
 
 
+def cmd_bench_search(args: argparse.Namespace) -> int:
+    """Run `cep bench search` and write its results file."""
+    from cep.bench.search import bench_search
+
+    results = bench_search(args, lambda msg: print(msg, file=sys.stderr, flush=True))
+    Path(args.out).write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    print(f"results written to {args.out}", file=sys.stderr)
+    return 0 if results.get("all_results_correct") else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     p = argparse.ArgumentParser(prog="cep", description="complex event processing rule engine")
@@ -374,7 +439,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_explain)
 
     r = sub.add_parser("replay", help="backtest rules on recorded events (JSON lines)")
-    r.add_argument("--rules", nargs="+", required=True, help="rule files or directories")
+    r.add_argument("--rules", nargs="+", help="rule files or directories")
+    r.add_argument(
+        "--searches",
+        nargs="+",
+        help="JSON-lines files of saved searches (one JSON search per line)",
+    )
+    r.add_argument(
+        "--index",
+        choices=("attribute", "plain"),
+        default="attribute",
+        help="statement index: attribute (selective, default) or plain (every statement "
+        "sees every event of its streams)",
+    )
     r.add_argument("--events", required=True, help="JSON-lines file of events ('-' for stdin)")
     r.add_argument("--stream", help="stream of every event (default: each event's stream field)")
     r.add_argument("--stream-field", default="stream", help="attribute naming an event's stream")
@@ -403,6 +480,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     log_arguments(bl)
     bl.set_defaults(func=cmd_bench_log)
+    bs = suites.add_parser("search", help="attribute index: saved searches S1, rule sharing")
+    from cep.bench.search import add_arguments as search_arguments
+
+    search_arguments(bs)
+    bs.set_defaults(func=cmd_bench_search)
     cli_ops.register(sub)
     _register_service(sub, suites)
     return p

@@ -114,21 +114,24 @@ def _holds(where: dict[str, Any], ev: dict[str, Any]) -> bool:
             if op == "all":
                 if not isinstance(v, list) or not all(x in v for x in arg):
                     return False
-            elif v is None or isinstance(v, (str, list)):
-                return False
-            elif (op == "gte" and v < arg) or (op == "lte" and v > arg):
+            elif (
+                v is None
+                or isinstance(v, (str, list))
+                or (op == "gte" and v < arg)
+                or (op == "lte" and v > arg)
+            ):
                 return False
     return True
 
 
 def naive(search_docs: list[dict[str, Any]], events: list[dict[str, Any]]) -> list[tuple]:
     """The naive scan: every search against every event; (name, event id) pairs."""
-    return [
-        (d["name"], ev["id"]) for ev in events for d in search_docs if _holds(d["where"], ev)
-    ]
+    return [(d["name"], ev["id"]) for ev in events for d in search_docs if _holds(d["where"], ev)]
 
 
-def calibrate(q: int, target: float, seed: int = 2, sample: int = 40_000, events: int = 1000) -> float:
+def calibrate(
+    q: int, target: float, seed: int = 2, sample: int = 40_000, events: int = 1000
+) -> float:
     """A `width` giving about `target` matches per event with `q` searches.
 
     Price is independent of the other attributes, so one pass over (search, event) pairs

@@ -213,6 +213,7 @@ class AttributeIndex:
         self.runner_places: dict[Any, list[tuple[StreamIndex, Any]]] = {}
         self.searches: dict[str, SearchEntry] = {}
         self.search_matches: dict[str, int] = {}
+        self._peak = 0
         self.rule_conditions_overflowed = 0
         self.search_conditions_overflowed = 0
 
@@ -284,6 +285,8 @@ class AttributeIndex:
         # one conjunction is the common case: keep its handle itself (memory per search)
         entry.places = handles[0] if len(handles) == 1 and type(handles[0]) is tuple else handles
         self.searches[entry.name] = entry
+        if len(self.searches) > self._peak:
+            self._peak = len(self.searches)
 
     def remove_search(self, name: str) -> bool:
         """Forget a SEARCH; False when there was none of that name."""
@@ -298,6 +301,10 @@ class AttributeIndex:
         elif places:
             si.remove(places)
         self.search_matches.pop(name, None)
+        if len(self.searches) * 4 < self._peak:  # dicts never shrink by deletion: copy
+            self.searches = dict(self.searches)
+            self.search_matches = dict(self.search_matches)
+            self._peak = len(self.searches)
         if not (si.eq or si.wild):
             del self.streams[entry.stream]
         return True

@@ -17,7 +17,8 @@ partition does not reuse their ids before then.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, bisect_right
+from itertools import pairwise
 from typing import Any
 
 from cep.index.bitset import bits, from_slots
@@ -252,7 +253,7 @@ class RangeSide:
             (s for s in range(len(vals)) if vals[s] is not None and vals[s] == vals[s]),
             key=vals.__getitem__,
         )
-        distinct = sum(1 for a, b in zip(order, order[1:]) if vals[a] != vals[b]) + 1
+        distinct = sum(1 for a, b in pairwise(order) if vals[a] != vals[b]) + 1
         k = max(1, min(MAX_BUCKETS, len(order) // MIN_PER_BUCKET))
         target = 1 if distinct <= k else max(1, len(order) // k)
         bnd: list[Any] = []

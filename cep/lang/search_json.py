@@ -23,19 +23,41 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from cep.errors import CepError
 from cep.lang import ast
 
-__all__ = ["MAX_DEPTH", "MAX_ITEMS", "MAX_NODES", "SearchJsonError", "search_from_json"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_ITEMS",
+    "MAX_NODES",
+    "SearchJsonError",
+    "read_searches",
+    "search_from_json",
+]
 
 MAX_DEPTH = 32  # nesting of or/and/not
 MAX_NODES = 10_000  # predicates in one search
 MAX_ITEMS = 10_000  # values in one in/nin/all/any list
 MAX_TEXT = 65_536  # characters of one string value
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_OPS = ("eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "all", "any", "contains", "exists")
+_OPS = (
+    "eq",
+    "ne",
+    "in",
+    "nin",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "all",
+    "any",
+    "contains",
+    "exists",
+    "prefix",
+)
 _CMP = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _TOP = ("name", "from", "where", "emit", "then")
 
@@ -84,6 +106,17 @@ def _and(parts: list[ast.Expr]) -> ast.Expr | None:
     return out
 
 
+def _operands(e: ast.Expr, op: str) -> list[ast.Expr]:
+    """The operands of a left-deep chain of one operator (as the parser builds chains)."""
+    out: list[ast.Expr] = []
+    while isinstance(e, ast.Binary) and e.op == op:
+        out.append(e.right)
+        e = e.left
+    out.append(e)
+    out.reverse()
+    return out
+
+
 class _Compiler:
     """Walks one `where` object, counting predicates to bound hostile input."""
 
@@ -109,12 +142,15 @@ class _Compiler:
                 items = [self.where(x, f"{sub}[{i}]", depth + 1) for i, x in enumerate(val)]
                 got = [x for x in items if x is not None]
                 if key == "and":
-                    e = _and(got)
+                    e = None
+                    for x in got:  # (a AND b) AND c is the chain a AND b AND c
+                        parts.extend(_operands(x, "AND"))
                 elif len(got) < len(items):
                     e = None  # an unconstrained alternative: the OR always holds
                 else:
-                    e = got[0]
-                    for x in got[1:]:
+                    flat = [y for x in got for y in _operands(x, "OR")]
+                    e = flat[0]
+                    for x in flat[1:]:
                         e = ast.Binary("OR", e, x)
                 if e is not None:
                     parts.append(e)
@@ -122,23 +158,21 @@ class _Compiler:
                 e = self.where(val, sub, depth + 1)
                 parts.append(ast.Unary("NOT", e if e is not None else ast.Literal(True)))
             else:
-                e = self.attribute(key, val, sub)
-                if e is not None:
-                    parts.append(e)
+                parts.extend(self.attribute(key, val, sub))
         return _and(parts)
 
-    def attribute(self, key: str, val: Any, path: str) -> ast.Expr | None:
+    def attribute(self, key: str, val: Any, path: str) -> list[ast.Expr]:
         parts = tuple(key.split("."))
         if not key or not all(parts):
             raise SearchJsonError(path, "attribute names must be non-empty (a.b.c)")
         name = ast.Name(parts)
         if val is None:
-            return None
+            return []
         if isinstance(val, list):
             raise SearchJsonError(path, 'a bare array is ambiguous: use {"in": [...]}')
         if not isinstance(val, dict):
             self.count(path)
-            return ast.Binary("=", name, _lit(val, path))
+            return [ast.Binary("=", name, _lit(val, path))]
         if not val:
             raise SearchJsonError(path, "empty operator object")
         out: list[ast.Expr] = []
@@ -146,7 +180,7 @@ class _Compiler:
             sub = f"{path}.{op}" if _NAME_RE.match(op) else f"{path}[{op!r}]"
             self.count(sub)
             out.append(self.operator(name, op, arg, sub))
-        return _and(out)
+        return out
 
     def operator(self, name: ast.Name, op: str, arg: Any, path: str) -> ast.Expr:
         if op in _CMP:
@@ -179,7 +213,7 @@ class _Compiler:
             if "%" in arg or "_" in arg:
                 raise SearchJsonError(path, "'prefix' cannot hold '%' or '_' (LIKE wildcards)")
             return ast.Like(name, arg + "%")
-        raise SearchJsonError(path, f"unknown operator '{op}' (one of {', '.join(_OPS)}, prefix)")
+        raise SearchJsonError(path, f"unknown operator '{op}' (one of {', '.join(_OPS)})")
 
 
 def _actions(val: Any, path: str) -> tuple[ast.Action, ...]:
@@ -198,8 +232,9 @@ def _actions(val: Any, path: str) -> tuple[ast.Action, ...]:
         elif isinstance(a, dict) and set(a) == {"emit_into"} and isinstance(a["emit_into"], str):
             out.append(ast.EmitInto(a["emit_into"]))
         else:
-            raise SearchJsonError(sub, 'expected {"webhook": url[, "secret": name]} or '
-                                  '{"emit_into": stream}')
+            raise SearchJsonError(
+                sub, 'expected {"webhook": url[, "secret": name]} or {"emit_into": stream}'
+            )
     return tuple(out)
 
 
@@ -224,3 +259,22 @@ def search_from_json(doc: Any) -> ast.SearchStmt:
         emit = tuple(ast.EmitItem(ast.Name(tuple(x.split(".")))) for x in ev)
     actions = _actions(doc["then"], "$.then") if "then" in doc else ()
     return ast.SearchStmt(doc["name"], doc["from"], cond, emit, actions)
+
+
+def read_searches(path: str) -> Iterator[tuple[int, ast.SearchStmt | None, str]]:
+    """Yield (line number, statement or None, error) for a JSON-lines file of searches."""
+    import orjson
+
+    with open(path, "rb") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                doc = orjson.loads(line)
+            except orjson.JSONDecodeError as e:
+                yield n, None, f"invalid JSON: {e}"
+                continue
+            try:
+                yield n, search_from_json(doc), ""
+            except SearchJsonError as e:
+                yield n, None, str(e)

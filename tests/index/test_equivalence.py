@@ -22,9 +22,7 @@ from cep.lang.expr import compile_condition
 from cep.lang.parser import parse_expression
 from tests.index.strategies import condition, event
 
-SETTINGS = settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def key(m):
@@ -75,9 +73,7 @@ def run(stmts, specs, index, events):
     st.integers(1, 4),
 )
 def test_searches_equal_plain_and_brute_force(conds, events, buckets):
-    text = "\n".join(
-        f"SEARCH s{i} FROM s WHERE {c} EMIT a, b AS bee;" for i, c in enumerate(conds)
-    )
+    text = "\n".join(f"SEARCH s{i} FROM s WHERE {c} EMIT a, b AS bee;" for i, c in enumerate(conds))
     stmts, specs = compile_or_skip(text)
     for ev in events:
         ev["ts"] = 0
@@ -106,8 +102,7 @@ def test_rules_equal_plain(rules, events):
         pattern = "(x y+)" if i % 2 else "(x -> y)"
         part = "PARTITION BY k " if i % 3 else ""
         parts.append(
-            f"RULE r{i} FROM s {part}PATTERN {pattern} DEFINE x AS {c1}, y AS {second} "
-            "WITHIN 40ms;"
+            f"RULE r{i} FROM s {part}PATTERN {pattern} DEFINE x AS {c1}, y AS {second} WITHIN 40ms;"
         )
     parts.append(f"SEARCH q FROM s WHERE {rules[0][0]};")
     stmts, specs = compile_or_skip("\n".join(parts))
