@@ -96,8 +96,15 @@ def _is_const(e: Any) -> bool:
 
 def _const(e: Any) -> tuple[bool, object]:
     """(True, value) when `e` is a constant (folded like the compiler does)."""
-    if isinstance(e, ast.Literal):
+    t = type(e)
+    if t is ast.Literal:
         return True, e.value
+    if t is ast.Name:
+        return False, None
+    if t is ast.Unary and type(e.operand) is ast.Literal and e.op == "-":
+        v = e.operand.value
+        if type(v) is int or type(v) is float:  # the common negative literal
+            return True, -v
     if _is_const(e):
         try:
             return True, compile_expr(e).fn({}, None)
@@ -172,32 +179,34 @@ class _Normalizer:
     def run(self, e: Any, want: bool, depth: int = 0) -> list[Conj]:
         if depth > MAX_DEPTH:
             raise _TooBig
+        if isinstance(e, ast.Binary) and e.op.upper() in ("AND", "OR"):
+            # no folding of AND/OR as a whole: their operands fold, and strict TRUE/FALSE
+            # modes compose over Kleene logic (the compiler's `_strict` gives the same)
+            parts = (e.left, e.right)
+            if (e.op.upper() == "AND") == want:
+                out: list[Conj] = [()]
+                for p in parts:
+                    sub = self.run(p, want, depth + 1)
+                    if len(out) * len(sub) > MAX_CONJUNCTIONS:
+                        raise _TooBig
+                    out = [a + b for a in out for b in sub]
+                return out
+            out = []
+            for p in parts:
+                out.extend(self.run(p, want, depth + 1))
+                if len(out) > MAX_CONJUNCTIONS:
+                    raise _TooBig
+            return out
+        if isinstance(e, ast.Unary) and e.op.upper() == "NOT":
+            return self.run(e.operand, not want, depth + 1)
         ok, c = _const(e)
         if ok:
             return [()] if c is want else []
         if isinstance(e, ast.Binary):
             op = e.op.upper()
-            if op in ("AND", "OR"):
-                parts = [e.left, e.right]
-                if (op == "AND") == want:
-                    out: list[Conj] = [()]
-                    for p in parts:
-                        sub = self.run(p, want, depth + 1)
-                        if len(out) * len(sub) > MAX_CONJUNCTIONS:
-                            raise _TooBig
-                        out = [a + b for a in out for b in sub]
-                    return out
-                out = []
-                for p in parts:
-                    out.extend(self.run(p, want, depth + 1))
-                    if len(out) > MAX_CONJUNCTIONS:
-                        raise _TooBig
-                return out
             if op in _FLIP:
                 return self.compare(e, op, want)
             return self.residual(e, want)
-        if isinstance(e, ast.Unary) and e.op.upper() == "NOT":
-            return self.run(e.operand, not want, depth + 1)
         if isinstance(e, ast.Name):
             path = self.attr(e)
             if path is None:

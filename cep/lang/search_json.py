@@ -135,7 +135,7 @@ class _Compiler:
             raise SearchJsonError(path, f"expected an object, not {_kind(obj)}")
         parts: list[ast.Expr] = []
         for key, val in obj.items():
-            sub = f"{path}.{key}" if _NAME_RE.match(key) else f"{path}[{key!r}]"
+            sub = f"{path}.{key}" if key.isidentifier() else f"{path}[{key!r}]"
             if key in ("or", "and"):
                 if not isinstance(val, list) or not val:
                     raise SearchJsonError(sub, f"'{key}' takes a non-empty array of objects")
@@ -177,7 +177,7 @@ class _Compiler:
             raise SearchJsonError(path, "empty operator object")
         out: list[ast.Expr] = []
         for op, arg in val.items():
-            sub = f"{path}.{op}" if _NAME_RE.match(op) else f"{path}[{op!r}]"
+            sub = f"{path}.{op}" if op.isidentifier() else f"{path}[{op!r}]"
             self.count(sub)
             out.append(self.operator(name, op, arg, sub))
         return out

@@ -147,3 +147,23 @@ def test_memory_returns_near_baseline_after_removal():
     assert loaded - base > 500_000  # the searches did cost memory ...
     assert after - base < (loaded - base) * 0.03  # ... and it came back
     assert_empty(idx)
+
+
+def test_replacing_across_kinds_and_versions():
+    (rule,), _ = compile_text("RULE x FROM a PATTERN (v) DEFINE v AS p = 1;")
+    e = Engine([], index=AttributeIndex())
+    s1 = SearchSpec.from_ast(search_from_json({"name": "x", "from": "a", "where": {"p": 1}}))
+    e.add_statement(s1)
+    e.add_statement(rule)  # the RULE replaces the SEARCH of the same name
+    assert "x" in e.runners and not e.index.has_search("x")
+    s2 = SearchSpec.from_ast(search_from_json({"name": "x", "from": "a", "where": {"p": 1}}), 2)
+    e.add_statement(s2)  # and a new SEARCH version replaces the RULE
+    assert "x" not in e.runners and e.index.has_search("x")
+    e.process({"p": 1, "ts": 0}, 0, "a")
+    (m,) = e.take()
+    (want,), _ = compile_text("SEARCH x FROM a WHERE p = 1;")
+    want.version = 2
+    plain = Engine([want])
+    plain.process({"p": 1, "ts": 0}, 0, "a")
+    assert m.match_id == plain.take()[0].match_id
+    assert e.stats()["statements"]["x"]["matches"] == 1
