@@ -361,8 +361,11 @@ def cmd_keys(args: argparse.Namespace) -> int:
                 print(f"cep keys: {e}", file=sys.stderr)
                 return 2
             print(token)
-            print(f"key {rec['id']} for tenant {rec['tenant']} ({rec['role']}); "
-                  "the token is shown only now", file=sys.stderr)
+            print(
+                f"key {rec['id']} for tenant {rec['tenant']} ({rec['role']}); "
+                "the token is shown only now",
+                file=sys.stderr,
+            )
         elif args.action == "list":
             for k in list_keys(store, args.tenant):
                 state = "revoked" if k["revoked_at"] else "active"
@@ -399,8 +402,9 @@ def _register_service(sub: Any, suites: Any) -> None:
     k.add_argument("--tenant", default=None, help="tenant (create: required; list: filter)")
     k.add_argument("--role", default="reader", choices=["reader", "writer", "admin"])
     k.add_argument("--name", default="", help="a label")
-    k.add_argument("--store", default=None,
-                   help="store URL (default: $CEP_STORE, else sqlite:///./cep.db)")
+    k.add_argument(
+        "--store", default=None, help="store URL (default: $CEP_STORE, else sqlite:///./cep.db)"
+    )
     k.set_defaults(func=cmd_keys)
     bs = suites.add_parser("service", help="HTTP ingest and POST-to-webhook latency")
     from api.bench import add_arguments as bench_arguments

@@ -173,7 +173,8 @@ def _live(engine: Any, width: float, seed: int, ops: int, off0: int) -> dict:
         reg += pc() - t
         if i % 10 == 0:
             t = pc()
-            engine.process(evs[n_ev], off0 + n_ev, "listings")
+            # after the measured events in event time too (else they are late and dropped)
+            engine.process({**evs[n_ev], "ts": off0 + n_ev}, off0 + n_ev, "listings")
             engine.out.clear()
             ev_t += pc() - t
             n_ev += 1
