@@ -32,9 +32,11 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _run_engine(text: str, events: list[dict], stream: str) -> tuple[Engine, float, list]:
+def _run_engine(
+    text: str, events: list[dict], stream: str, index: Any = None
+) -> tuple[Engine, float, list]:
     stmts, specs = compile_text(text)
-    engine = Engine(stmts, specs)
+    engine = Engine(stmts, specs, index=index)
     process = engine.process
     gc.collect()
     t0 = time.perf_counter()
@@ -162,6 +164,10 @@ def bench_fraud_mix(args: argparse.Namespace, log: Any) -> dict[str, Any]:
     compile_s = time.perf_counter() - t0
     events = workloads.fraud_mix_events(args.mix_events)
     _, eng_s, matches = _run_engine(text, events, "payments")
+    from cep.index.attribute import AttributeIndex
+
+    _, idx_s, idx_matches = _run_engine(text, events, "payments", AttributeIndex())
+    same_with_index = sorted(m.match_id for m in idx_matches) == sorted(m.match_id for m in matches)
     by_rule: dict[str, list] = {}
     for m in matches:
         by_rule.setdefault(m.statement, []).append((m.key, m.offsets[0][1], m.offsets[-1][1]))
@@ -188,6 +194,10 @@ def bench_fraud_mix(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         if sorted(by_rule.get(name, [])) != sorted(want):
             mismatched += 1
     log(
+        f"fraud mix with the attribute index: {len(events) / idx_s:,.0f} ev/s, "
+        f"matches {'equal' if same_with_index else 'DIFFERENT'} to plain"
+    )
+    log(
         f"fraud mix: {len(stmts)} rules compiled in {compile_s:.2f}s; "
         f"{len(events) / eng_s:,.0f} ev/s; {len(matches)} matches; "
         f"{checked} rules checked against the reference, {mismatched} differ"
@@ -202,6 +212,9 @@ def bench_fraud_mix(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         "rules_checked_against_reference": checked,
         "rules_differing_from_reference": mismatched,
         "index": "plain: every rule of the stream sees every event",
+        "attribute_index_events_per_s": round(len(events) / idx_s),
+        "attribute_index_vs_plain": round(eng_s / idx_s, 2),
+        "attribute_index_matches_equal_plain": same_with_index,
     }
 
 
@@ -257,6 +270,7 @@ def run_bench(args: argparse.Namespace) -> int:
         p1["matches_equal_reference"]
         and results["search_compile"]["matches_equal_naive"]
         and results["fraud_mix"]["rules_differing_from_reference"] == 0
+        and results["fraud_mix"]["attribute_index_matches_equal_plain"]
     )
     results["all_results_correct"] = ok
     with open(args.out, "wb") as f:
