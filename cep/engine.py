@@ -35,15 +35,20 @@ SNAPSHOT_FORMAT = 2
 class Limits:
     """Resource limits (per statement) with their documented defaults."""
 
-    __slots__ = ("max_keys_per_rule", "max_threads_per_key")
+    __slots__ = ("max_keys_per_rule", "max_threads_per_key", "max_threads_per_rule")
 
     def __init__(
         self,
         max_threads_per_key: int = 1000,
         max_keys_per_rule: int = 1_000_000,
+        max_threads_per_rule: int = 1_000_000,
     ) -> None:
+        # partial matches (NFA threads) one key of one statement may hold; the oldest go first
         self.max_threads_per_key = max_threads_per_key
+        # keys with open partial matches per statement; the least recently opened key goes
         self.max_keys_per_rule = max_keys_per_rule
+        # partial matches of one statement over all keys; the oldest keys' go first
+        self.max_threads_per_rule = max_threads_per_rule
 
 
 def match_id(
@@ -102,6 +107,7 @@ class RuleRunner:
         "key",
         "limits",
         "live_tables",
+        "live_threads",
         "matcher",
         "matches",
         "partition",
@@ -133,6 +139,7 @@ class RuleRunner:
         p = stmt.program
         self.single = all(p.kinds[s] == 3 for n in p.start for s in p.succ[n])
         self.scheduled: dict[Any, int] = {}  # key -> deadline already in the timer heap
+        self.live_threads = 0  # partial matches over all keys (the per-statement limit)
         self.live_tables: list[dict] = []  # the engine's live-key tables this runner is in
 
 
@@ -339,13 +346,19 @@ class Engine:
             if len(states) > self.limits.max_keys_per_rule:
                 self._evict_oldest(runner)
         raw: list[RawMatch] = []
+        before = ks.nthreads
         matcher.on_event(ks, rec, raw)
         for m in raw:
             self._emit(runner, key, m)
-        self._settle(runner, key, ks)
+        self._settle(runner, key, ks, before)
 
-    def _settle(self, runner: RuleRunner, key: Any, ks: KeyState) -> None:
-        """After a key changed: free it when empty, else make sure a timer covers it."""
+    def _settle(self, runner: RuleRunner, key: Any, ks: KeyState, before: int) -> None:
+        """After a key changed: count its partial matches, free it when empty, set a timer."""
+        runner.live_threads += ks.nthreads - before
+        if runner.live_threads > self.limits.max_threads_per_rule:
+            self._shed(runner, key)
+            if key not in runner.states:
+                return
         if not ks.groups:
             self._close_key(runner, key)
             return
@@ -356,12 +369,20 @@ class Engine:
             heapq.heappush(self.timers, (d, self.timer_seq, runner.stmt.name, key))
 
     def _evict_oldest(self, runner: RuleRunner) -> None:
-        """Over the key limit: drop the least recently opened key's partial matches."""
+        """Over a limit: drop the least recently opened key's partial matches."""
         oldest = next(iter(runner.states))
         ks = runner.states[oldest]
         self._close_key(runner, oldest)
-        runner.matcher.dropped += sum(len(g.threads) for g in ks.groups)
+        dropped = sum(len(g.threads) for g in ks.groups)
+        runner.matcher.dropped += dropped
+        runner.live_threads -= dropped
         runner.dropped_keys += 1
+
+    def _shed(self, runner: RuleRunner, current: Any) -> None:
+        """Over the per-statement limit: evict the oldest keys until under it."""
+        limit = self.limits.max_threads_per_rule
+        while runner.live_threads > limit and runner.states:
+            self._evict_oldest(runner)
 
     def _fire_timers(self, now: int) -> None:
         timers = self.timers
@@ -379,10 +400,11 @@ class Engine:
             if d is None or d >= now:
                 continue  # stale entry: a newer one covers this key
             raw: list[RawMatch] = []
+            before = ks.nthreads
             runner.matcher.advance_time(ks, now, raw)
             for m in raw:
                 self._emit(runner, key, m)
-            self._settle(runner, key, ks)
+            self._settle(runner, key, ks, before)
 
     def advance_watermark(self, watermark: int) -> None:
         """Advance event time without an event (idle partitions, wall-clock advance)."""
@@ -407,6 +429,7 @@ class Engine:
                 for m in raw:
                     self._emit(runner, key, m)
                 self._close_key(runner, key)
+            runner.live_threads = 0
         self.timers.clear()
 
     # ------------------------------------------------------------- output
@@ -462,7 +485,7 @@ class Engine:
             name: {
                 "matches": r.matches,
                 "live_keys": len(r.states),
-                "partial_matches": sum(ks.nthreads for ks in r.states.values()),
+                "partial_matches": r.live_threads,
                 "limit_drops": r.matcher.dropped,
                 "evicted_keys": r.dropped_keys,
             }
@@ -568,6 +591,7 @@ class Engine:
             r.dropped_keys = st["evicted_keys"]
             for key in list(r.states):
                 self._close_key(r, key)
+            r.live_threads = 0
             for key, pos, next_start, groups in st["keys"]:
                 if isinstance(key, list):
                     key = tuple(key)
@@ -585,4 +609,4 @@ class Engine:
                     ks.nthreads += len(g.threads)
                 self._open_key(r, key)
                 r.states[key] = ks
-                self._settle(r, key, ks)
+                self._settle(r, key, ks, 0)

@@ -172,3 +172,25 @@ def test_missing_or_mistyped_attributes_never_crash(events):
     """
     for m in replay(text, events, stream="s"):
         assert m.statement in ("r1", "s1")
+
+
+def test_per_statement_limit_evicts_oldest_keys_and_counts():
+    text = """
+    RULE waits FROM s PARTITION BY k PATTERN (a -> b) DEFINE a AS x = 'a', b AS x = 'b'
+    WITHIN 1h
+    """
+    stmts, specs = compile_text(text)
+    e = Engine(stmts, specs, Limits(max_threads_per_rule=100))
+    for i in range(500):  # 500 keys, each waiting for its b
+        e.process({"k": i, "x": "a", "ts": i}, i, "s")
+        st = e.stats()["statements"]["waits"]
+        assert st["partial_matches"] <= 100
+        assert st["partial_matches"] == sum(
+            len(g.threads) for ks in e.runners["waits"].states.values() for g in ks.groups
+        )
+    st = e.stats()["statements"]["waits"]
+    assert st["evicted_keys"] == 400 and st["limit_drops"] == 400
+    # the newest keys survived: their b still completes the match
+    e.process({"k": 499, "x": "b", "ts": 600}, 600, "s")
+    e.process({"k": 0, "x": "b", "ts": 601}, 601, "s")
+    assert [m.key for m in e.take()] == [499]
