@@ -182,7 +182,6 @@ class Store(ABC):
     def fence(self, partition_id: str, token: int) -> int:
         """Raise the partition's epoch to `token` (a new owner); FencedError if lower."""
 
-    @abstractmethod
     def commit(
         self,
         partition_id: str,
@@ -197,6 +196,26 @@ class Store(ABC):
         Returns the number of new matches. `fence_token=None` counts as 0, so once a
         partition was committed with a token, unfenced commits are refused too.
         """
+        check_partition_id(partition_id)
+        offsets_json = check_offsets(offsets)
+        prepared = prepare_matches(matches)
+        if not isinstance(state, (bytes, bytearray)):
+            raise StoreError("state must be bytes")
+        return self._commit(
+            partition_id, state, offsets_json, prepared, fence_token or 0, self.clock()
+        )
+
+    @abstractmethod
+    def _commit(
+        self,
+        partition_id: str,
+        state: bytes,
+        offsets_json: bytes,
+        prepared: list,
+        token: int,
+        now: int,
+    ) -> int:
+        """The backend's one atomic step for `commit`, on validated input."""
 
     # ------------------------------------------------------------ outbox
 
@@ -334,19 +353,23 @@ class Store(ABC):
         now = self.clock()
         if cur is not None:
             if cur.tenant != tenant:
-                raise StatementConflictError(
-                    f"statement {name!r} belongs to another tenant"
-                )
+                raise StatementConflictError(f"statement {name!r} belongs to another tenant")
             en = cur.enabled if enabled is None else bool(enabled)
             if text == cur.text and en == cur.enabled:
                 return replace(cur, change="unchanged")
             version = cur.version + (text != cur.text)
-            return replace(cur, text=text, version=version, enabled=en, updated_at=now,
-                           change="updated")
+            return replace(
+                cur, text=text, version=version, enabled=en, updated_at=now, change="updated"
+            )
         return StatementRecord(
-            name=name, text=text, version=last_version + 1,
-            enabled=True if enabled is None else bool(enabled), tenant=tenant,
-            created_at=now, updated_at=now, change="created",
+            name=name,
+            text=text,
+            version=last_version + 1,
+            enabled=True if enabled is None else bool(enabled),
+            tenant=tenant,
+            created_at=now,
+            updated_at=now,
+            change="created",
         )
 
 

@@ -17,13 +17,10 @@ from cep.store.base import (
     OutboxEntry,
     StatementRecord,
     Store,
-    StoreError,
     check_limit,
     check_mark,
-    check_offsets,
     check_partition_id,
     int_cursor,
-    prepare_matches,
 )
 from cep.store.records import Delivery, Resource, check_delivery, check_resource
 
@@ -123,22 +120,16 @@ class MemoryStore(Store):
             self._epochs[partition_id] = token
             return token
 
-    def commit(
+    def _commit(
         self,
         partition_id: str,
         state: bytes,
-        offsets: dict[str, int],
-        matches: Sequence[dict[str, Any]],
-        fence_token: int | None = None,
+        offsets_json: bytes,
+        prepared: list,
+        token: int,
+        now: int,
     ) -> int:
         """Atomically store state, offsets, new matches and outbox entries."""
-        check_partition_id(partition_id)
-        offsets_json = check_offsets(offsets)
-        prepared = prepare_matches(matches)
-        if not isinstance(state, (bytes, bytearray)):
-            raise StoreError("state must be bytes")
-        token = fence_token or 0
-        now = self.clock()
         with self._lock:
             epoch = self._epochs.get(partition_id, 0)
             if token < epoch:

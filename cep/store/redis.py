@@ -54,9 +54,7 @@ from cep.store.base import (
     StoreError,
     check_limit,
     check_mark,
-    check_offsets,
     check_partition_id,
-    prepare_matches,
 )
 from cep.store.records import Delivery, Resource, check_delivery, check_resource
 
@@ -283,22 +281,16 @@ class RedisStore(Store):
             raise FencedError(partition_id, token, int(res[1]))
         return token
 
-    def commit(
+    def _commit(
         self,
         partition_id: str,
         state: bytes,
-        offsets: dict[str, int],
-        matches: Sequence[dict[str, Any]],
-        fence_token: int | None = None,
+        offsets_json: bytes,
+        prepared: list,
+        token: int,
+        now: int,
     ) -> int:
         """One Lua script on the partition's shard: fence check, matches, outbox, checkpoint."""
-        check_partition_id(partition_id)
-        offsets_json = check_offsets(offsets)
-        prepared = prepare_matches(matches)
-        if not isinstance(state, (bytes, bytearray)):
-            raise StoreError("state must be bytes")
-        token = fence_token or 0
-        now = self.clock()
         keys = [self._k(partition_id, w) for w in ("ckpt", "matches", "bodies", "outbox", "due")]
         stmt_index: dict[str, int] = {}
         argv: list[Any] = [token, bytes(state), offsets_json, now]

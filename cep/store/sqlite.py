@@ -23,13 +23,10 @@ from cep.store.base import (
     OutboxEntry,
     StatementRecord,
     Store,
-    StoreError,
     check_limit,
     check_mark,
-    check_offsets,
     check_partition_id,
     int_cursor,
-    prepare_matches,
 )
 from cep.store.records import Delivery, Resource, check_delivery, check_resource
 
@@ -280,22 +277,17 @@ class SqliteStore(Store):
             )
         return token
 
-    def commit(
+    def _commit(
         self,
         partition_id: str,
         state: bytes,
-        offsets: dict[str, int],
-        matches: Sequence[dict[str, Any]],
-        fence_token: int | None = None,
+        offsets_json: bytes,
+        prepared: list,
+        token: int,
+        now: int,
     ) -> int:
         """One transaction: fence check, matches, their outbox rows, the checkpoint."""
-        check_partition_id(partition_id)
-        offsets_json = check_offsets(offsets).decode()
-        prepared = prepare_matches(matches)
-        if not isinstance(state, (bytes, bytearray)):
-            raise StoreError("state must be bytes")
-        token = fence_token or 0
-        now = self.clock()
+        offsets_json = offsets_json.decode()  # type: ignore[assignment]
         with self._sql.tx() as db:
             self._check_epoch(db, partition_id, token)
             new = 0
