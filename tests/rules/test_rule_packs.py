@@ -188,8 +188,7 @@ def test_stream_names_are_unique_across_packs() -> None:
 @pytest.mark.parametrize("path", statement_files(), ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_fixture_has_must_match_and_must_not_match_cases(path: Path) -> None:
     fx = fixture_path(path)
-    if not fx.exists():
-        pytest.skip("no fixture (reported separately)")
+    assert fx.exists(), f"{path} has no fixture file {fx.name}"
     cases = json.loads(fx.read_text(encoding="utf-8"))["cases"]
     names = [c["name"] for c in cases]
     assert len(names) == len(set(names)), "case names must be unique"
