@@ -356,7 +356,7 @@ class Engine:
         """After a key changed: count its partial matches, free it when empty, set a timer."""
         runner.live_threads += ks.nthreads - before
         if runner.live_threads > self.limits.max_threads_per_rule:
-            self._shed(runner, key)
+            self._shed(runner)
             if key not in runner.states:
                 return
         if not ks.groups:
@@ -378,7 +378,7 @@ class Engine:
         runner.live_threads -= dropped
         runner.dropped_keys += 1
 
-    def _shed(self, runner: RuleRunner, current: Any) -> None:
+    def _shed(self, runner: RuleRunner) -> None:
         """Over the per-statement limit: evict the oldest keys until under it."""
         limit = self.limits.max_threads_per_rule
         while runner.live_threads > limit and runner.states:
