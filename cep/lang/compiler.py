@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -353,8 +353,3 @@ def compile_text(
     if errors:
         raise RuleErrors(errors)
     return compile_script(script, text)
-
-
-def statements_of(items: Iterable[CompiledRule]) -> dict[str, CompiledRule]:
-    """Index compiled statements by name."""
-    return {s.name: s for s in items}
