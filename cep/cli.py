@@ -86,7 +86,7 @@ def load_rules(paths: Sequence[str]) -> LoadedRules:
 
 def compile_loaded(loaded: LoadedRules) -> tuple[list[Any], dict[str, Any]]:
     """Compile checked statements into runtime plans."""
-    from cep.lang.compiler import StreamSpec, compile_rule, compile_search
+    from cep.lang.compiler import StreamSpec, compile_aggregate, compile_rule, compile_search
 
     specs = {name: StreamSpec.from_ast(s) for name, s in loaded.streams.items()}
     stmts: list[Any] = []
@@ -96,6 +96,8 @@ def compile_loaded(loaded: LoadedRules) -> tuple[list[Any], dict[str, Any]]:
                 stmts.append(compile_rule(s))
             elif isinstance(s, ast.SearchStmt):
                 stmts.append(compile_search(s))
+            elif isinstance(s, ast.AggregateStmt):
+                stmts.append(compile_aggregate(s))
     return stmts, specs
 
 
@@ -128,6 +130,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         _print_errors(loaded.errors, sys.stderr)
         return 1
     stmts, _ = compile_loaded(loaded)
+    stmts = [s for s in stmts if s.kind != "aggregate"]  # windows have no NFA to explain
     if args.name:
         stmts = [s for s in stmts if s.name == args.name]
         if not stmts:

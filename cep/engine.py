@@ -25,6 +25,8 @@ import orjson
 from cep.index.plain import PlainIndex, StatementIndex
 from cep.lang.compiler import CompiledRule, StreamSpec
 from cep.nfa.runtime import BindView, Group, KeyState, Matcher, RawMatch, bind_list
+from cep.windows.operator import WindowOperator
+from cep.windows.runner import AggregateRunner
 
 __all__ = ["SNAPSHOT_FORMAT", "Engine", "Limits", "Match", "match_id"]
 
@@ -159,6 +161,9 @@ class Engine:
         self.streams: dict[str, StreamSpec] = dict(streams or {})
         self.index: StatementIndex = index or PlainIndex()
         self.runners: dict[str, RuleRunner] = {}
+        # AGGREGATE statements: window operators, fed released events in event-time order
+        self.aggregates: dict[str, AggregateRunner] = {}
+        self.agg_streams: dict[str, list[AggregateRunner]] = {}
         # keys with live partial matches, per stream and PARTITION BY, for selective indexes:
         # such keys must see every event of the stream, whatever the index says
         self.live: dict[str, list[tuple[Any, dict[Any, dict[RuleRunner, None]]]]] = {}
@@ -184,6 +189,13 @@ class Engine:
     def add_statement(self, stmt: CompiledRule) -> None:
         """Register (or replace) a statement; a replaced one starts with empty state."""
         self.remove_statement(stmt.name)
+        if stmt.kind == "aggregate":
+            agg = AggregateRunner(stmt, self.partition)
+            self.aggregates[stmt.name] = agg
+            for s in dict.fromkeys(stmt.streams):
+                self.agg_streams.setdefault(s, []).append(agg)
+            self._widen_bound(stmt)
+            return
         if stmt.kind == "search" and self._select is not None:
             # the index keeps the SEARCH (no RuleRunner/Matcher per search: 1M must fit)
             self.index.add_search(stmt)  # type: ignore[attr-defined]
@@ -210,6 +222,13 @@ class Engine:
 
     def remove_statement(self, name: str) -> None:
         """Drop a statement and all its state."""
+        agg = self.aggregates.pop(name, None)
+        if agg is not None:
+            for s in agg.stmt.streams:
+                self.agg_streams[s].remove(agg)
+                if not self.agg_streams[s]:
+                    del self.agg_streams[s]
+            return
         runner = self.runners.pop(name, None)
         if runner is not None:
             for key in list(runner.states):
@@ -241,13 +260,17 @@ class Engine:
         if not self.bound and not self.buffer:
             # in-order fast path: nothing to reorder, release at once
             if ts < self.clock:
-                self._late(spec, event)
+                self._late(spec, event, ts)
                 return
             if ts > self.clock:
                 self.clock = self.max_ts = ts
                 if self.timers and self.timers[0][0] < ts:
                     self._fire_timers(ts)
+                if self.aggregates:
+                    self._agg_watermark(ts)
             rec = (offset, ts, event, stream)
+            if self.agg_streams:
+                self._aggregate(rec)
             if self.index.exhaustive:
                 run = self._run
                 for runner in self.index.candidates(stream, event):
@@ -259,17 +282,38 @@ class Engine:
             self.max_ts = ts
         watermark = self.max_ts - self.bound
         if ts < self.clock or ts < watermark:
-            self._late(spec, event)
+            self._late(spec, event, ts)
             return
         heapq.heappush(self.buffer, (ts, offset, (offset, ts, event, stream)))
         buf = self.buffer
         while buf and buf[0][0] <= watermark:
             self._release(heapq.heappop(buf)[2])
         self._fire_timers(watermark)
+        if self.aggregates:
+            self._agg_watermark(watermark)
 
-    def _late(self, spec: StreamSpec, event: dict) -> None:
+    def _late(self, spec: StreamSpec, event: dict, ts: int) -> None:
         self.counters["late"] += 1
         self.late.append((spec.late_to, event))
+        aggs = self.agg_streams.get(spec.name)
+        if aggs:
+            # late for the engine, maybe not for a window with ALLOWED LATENESS: the
+            # operator decides, with the engine's watermark as the event's partition watermark
+            wm = max(self.clock, self.max_ts - self.bound)
+            for agg in aggs:
+                agg.on_event(ts, event, wm, self.out)
+
+    def _aggregate(self, rec: tuple) -> None:
+        """Feed a released event to the AGGREGATE statements of its stream."""
+        aggs = self.agg_streams.get(rec[3])
+        if aggs:
+            for agg in aggs:
+                agg.on_event(rec[1], rec[2], None, self.out)
+
+    def _agg_watermark(self, wm: int) -> None:
+        """Event time reached `wm`: fire the windows it has passed."""
+        for agg in self.aggregates.values():
+            agg.on_watermark(wm, self.out)
 
     def _release(self, rec: tuple) -> None:
         ts = rec[1]
@@ -277,7 +321,11 @@ class Engine:
             self.clock = ts
             if self.timers and self.timers[0][0] < ts:
                 self._fire_timers(ts)
+            if self.aggregates:
+                self._agg_watermark(ts)
         self._dispatch(rec)
+        if self.agg_streams:
+            self._aggregate(rec)
 
     def _dispatch(self, rec: tuple) -> None:
         """Run the statements this event may start (the index) or advance (live keys)."""
@@ -414,6 +462,8 @@ class Engine:
         if watermark > self.max_ts:
             self.max_ts = watermark
         self._fire_timers(watermark)
+        if self.aggregates:
+            self._agg_watermark(watermark)
 
     def flush(self) -> None:
         """End of input: release everything, fire due deadlines, complete greedy tails."""
@@ -431,6 +481,8 @@ class Engine:
                 self._close_key(runner, key)
             runner.live_threads = 0
         self.timers.clear()
+        for agg in self.aggregates.values():
+            agg.close_all(self.out)
 
     # ------------------------------------------------------------- output
 
@@ -500,6 +552,17 @@ class Engine:
                     "limit_drops": 0,
                     "evicted_keys": 0,
                 }
+        for name, a in self.aggregates.items():
+            size = a.op.state_size()
+            statements[name] = {
+                "matches": a.results,
+                "live_keys": size["keys"],
+                "partial_matches": 0,
+                "limit_drops": 0,
+                "evicted_keys": 0,
+                "windows": size["windows"],
+                "late_events": a.late,
+            }
         return {
             "events": self.n_events,
             **self.counters,
@@ -559,6 +622,7 @@ class Engine:
             "buffer": [[ref(rec)] for _, _, rec in self.buffer],
             "statements": stmts,
             "events": events,
+            "aggregates": {name: a.snapshot() for name, a in self.aggregates.items()},
         }
         return orjson.dumps(state)
 
@@ -582,6 +646,11 @@ class Engine:
         self.buffer = [(recs[k][1], recs[k][0], recs[k]) for (k,) in state["buffer"]]
         heapq.heapify(self.buffer)
         self.timers = []
+        saved = state.get("aggregates", {})
+        for name, a in self.aggregates.items():
+            if name not in saved or not a.restore(saved[name]):
+                a.op = WindowOperator(a.stmt.spec)  # removed or replaced: start empty
+                a.results = a.late = 0
         for name, st in state["statements"].items():
             r = self.runners.get(name)
             if r is None or r.stmt.version != st["version"]:

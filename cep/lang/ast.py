@@ -356,8 +356,42 @@ class SearchStmt:
     span: Span = _span()
 
 
-# AGGREGATE, JOIN, TABLE and VIEW statements add their own dataclasses here.
-Statement = StreamStmt | RuleStmt | SearchStmt
+@dataclass(frozen=True, slots=True)
+class AggItem:
+    """One SELECT item of an AGGREGATE: `FUNC(arg[, p]) AS alias` (arg None means `*`).
+
+    func is COUNT, COUNT_DISTINCT, SUM, AVG, MIN, MAX, PERCENTILE or PERCENTILE_APPROX.
+    """
+
+    func: str
+    arg: tuple[str, ...] | None
+    alias: str
+    p: int | float | None = None
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateStmt:
+    """An AGGREGATE: windowed aggregation over one stream (window kind TUMBLING, HOPPING,
+    SLIDING or SESSION; emit is final, every_update or on_time_then_updates)."""
+
+    name: str
+    stream: str
+    window_kind: str
+    window_ms: int
+    select: tuple[AggItem, ...]
+    every_ms: int | None = None
+    offset_ms: int = 0
+    group_by: tuple[tuple[str, ...], ...] = ()
+    having: Expr | None = None
+    allowed_lateness_ms: int = 0
+    emit: str = "final"
+    actions: tuple[Action, ...] = ()
+    span: Span = _span()
+
+
+# JOIN, TABLE and VIEW statements add their own dataclasses here.
+Statement = StreamStmt | RuleStmt | SearchStmt | AggregateStmt
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ without a declared schema accept any attribute.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -100,6 +101,19 @@ class _Schema:
             if outer is not None:
                 return ANY if outer in ("OBJECT", "ANY") else None
         return "OBJECT" if full in self.parents else None
+
+
+def _names(node: object) -> Iterator[ast.Name]:
+    """Every Name inside an expression tree."""
+    if isinstance(node, ast.Name):
+        yield node
+    elif isinstance(node, tuple | list):
+        for x in node:
+            yield from _names(x)
+    elif dataclasses.is_dataclass(node):
+        for f in dataclasses.fields(node):
+            if f.name != "span":
+                yield from _names(getattr(node, f.name))
 
 
 @dataclass
@@ -217,6 +231,8 @@ class _Checker:
                     self.search(stmt)
                 elif isinstance(stmt, ast.StreamStmt):
                     self.stream(stmt)
+                elif isinstance(stmt, ast.AggregateStmt):
+                    self.aggregate_stmt(stmt)
             except Exception as exc:  # a malformed hand-built tree: report, never raise
                 self.error(RuleError, stmt.span, f"cannot check statement: {exc!r}")
         return self.errors
@@ -245,6 +261,56 @@ class _Checker:
         if s.where is not None:
             self.expr(s.where, scope)
         self.outputs(s.emit, s.actions, {s.stream}, scope)
+
+    def aggregate_stmt(self, a: ast.AggregateStmt) -> None:
+        schema = self.schemas.get(a.stream)
+        span = a.span
+        if a.window_ms <= 0:
+            where = self.keyword_span(span, "WINDOW")
+            self.error(RuleSyntaxError, where, "window size must be > 0")
+        if a.window_kind == "HOPPING" and not 0 < (a.every_ms or 0) <= a.window_ms:
+            self.error(
+                RuleSyntaxError,
+                self.keyword_span(span, "WINDOW"),
+                "HOPPING d EVERY s needs 0 < s <= d",
+            )
+        if a.offset_ms and a.window_kind not in ("TUMBLING", "HOPPING"):
+            self.error(
+                RuleSyntaxError,
+                self.keyword_span(span, "OFFSET"),
+                "OFFSET only applies to TUMBLING and HOPPING windows",
+            )
+        names: dict[str, ast.Span] = {}
+        for path in a.group_by:
+            if schema is not None and schema.lookup(path) is None:
+                message = f"stream '{a.stream}' has no attribute '{'.'.join(path)}'"
+                self.error(RuleTypeError, self.keyword_span(span, "GROUP"), message)
+            names.setdefault(path[-1], span)
+        for item in a.select:
+            if item.alias in names or item.alias in ("window_start", "window_end", "kind"):
+                message = f"output name '{item.alias}' is used twice or reserved"
+                self.error(RuleNameError, item.span, message)
+            names[item.alias] = item.span
+            if item.arg is not None and schema is not None:
+                t = schema.lookup(item.arg)
+                if t is None:
+                    message = f"stream '{a.stream}' has no attribute '{'.'.join(item.arg)}'"
+                    self.error(RuleTypeError, item.span, message)
+                elif item.func not in ("COUNT", "COUNT_DISTINCT") and not _is(t, "number"):
+                    message = f"{item.func} needs a number, but '{'.'.join(item.arg)}' is {t}"
+                    self.error(RuleTypeError, item.span, message)
+            if item.p is not None and not 0 <= item.p <= 100:
+                self.error(RuleTypeError, item.span, f"percentile {item.p} is not in 0..100")
+        if a.having is not None:
+            for n in _names(a.having):
+                if n.parts[0] not in names:
+                    self.error(
+                        RuleNameError,
+                        n.span,
+                        f"HAVING can only use GROUP BY names and SELECT aliases, "
+                        f"not '{'.'.join(n.parts)}'",
+                    )
+        self.outputs((), a.actions, {a.stream}, _Scope([a.stream], aggregates=False))
 
     def outputs(
         self,

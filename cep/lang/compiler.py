@@ -159,6 +159,17 @@ class CompiledSearch(CompiledRule):
     kind = "search"
 
 
+class CompiledAggregate:
+    """An AGGREGATE ready to run: the WindowSpec the window operator needs, plus actions."""
+
+    __slots__ = ("actions", "name", "spec", "streams", "text", "version")
+    kind = "aggregate"
+
+    def __init__(self, **kw: Any) -> None:
+        for k, v in kw.items():
+            setattr(self, k, v)
+
+
 CompiledStatement = CompiledRule
 
 
@@ -318,6 +329,46 @@ def compile_search(stmt: ast.SearchStmt, version: int = 1) -> CompiledSearch:
     )
 
 
+def compile_aggregate(stmt: ast.AggregateStmt, version: int = 1) -> CompiledAggregate:
+    """Build the WindowSpec of an AGGREGATE (ALLOWED LATENESS defaults to 0, never hidden)."""
+    from cep.windows.assign import Hopping, Session, Sliding, Tumbling
+    from cep.windows.spec import AggSpec, WindowSpec
+
+    window: Any
+    if stmt.window_kind == "TUMBLING":
+        window = Tumbling(stmt.window_ms, stmt.offset_ms)
+    elif stmt.window_kind == "HOPPING":
+        window = Hopping(stmt.window_ms, stmt.every_ms or 0, stmt.offset_ms)
+    elif stmt.window_kind == "SLIDING":
+        window = Sliding(stmt.window_ms)
+    else:
+        window = Session(stmt.window_ms)
+    aggs = tuple(AggSpec.of(i.alias, i.func.lower(), i.arg, p=i.p) for i in stmt.select)
+    having = None
+    if stmt.having is not None:
+        fn = compile_condition(stmt.having, frozenset(), None).fn
+
+        def having(row: dict) -> bool:
+            return bool(fn(row, None))
+
+    spec = WindowSpec(
+        window,
+        aggs,
+        stmt.allowed_lateness_ms,
+        group_by=tuple((p[-1], p) for p in stmt.group_by),
+        emit=stmt.emit,
+        having=having,
+    )
+    return CompiledAggregate(
+        name=stmt.name,
+        version=version,
+        streams=(stmt.stream,),
+        spec=spec,
+        actions=stmt.actions,
+        text=None,
+    )
+
+
 def compile_script(
     script: ast.Script, source: str = "", streams: dict[str, ast.StreamStmt] | None = None
 ) -> tuple[list[CompiledRule], dict[str, StreamSpec]]:
@@ -340,6 +391,8 @@ def compile_script(
             out.append(compile_rule(stmt))
         elif isinstance(stmt, ast.SearchStmt):
             out.append(compile_search(stmt))
+        elif isinstance(stmt, ast.AggregateStmt):
+            out.append(compile_aggregate(stmt))  # type: ignore[arg-type]
     return out, specs
 
 

@@ -23,7 +23,7 @@ def statement_graph(statements: Iterable[ast.Statement]) -> nx.DiGraph:
     for s in statements:
         if isinstance(s, ast.RuleStmt):
             sources = [src.stream for src in s.sources]
-        elif isinstance(s, ast.SearchStmt):
+        elif isinstance(s, ast.SearchStmt | ast.AggregateStmt):
             sources = [s.stream]
         else:
             continue

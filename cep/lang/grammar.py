@@ -388,7 +388,13 @@ pattern <<= (_pseq + pp.ZeroOrMore(_lit("|").suppress() - _pseq)).add_parse_acti
 
 # ---------------------------------------------------------------- statements
 
-_CLAUSE_TITLE = {"PARTITION": "PARTITION BY", "AFTER": "AFTER MATCH", "LATE": "LATE EVENTS TO"}
+_CLAUSE_TITLE = {
+    "PARTITION": "PARTITION BY",
+    "AFTER": "AFTER MATCH",
+    "LATE": "LATE EVENTS TO",
+    "GROUP": "GROUP BY",
+    "ALLOWED": "ALLOWED LATENESS",
+}
 
 
 def _first(t: pp.ParseResults) -> object:
@@ -566,6 +572,95 @@ stream_stmt = (
     - pp.ZeroOrMore(_stream_clause) - _END
 ).add_parse_action(_stream)  # fmt: skip
 
+# AGGREGATE
+
+AGG_FUNCS = ("COUNT", "SUM", "AVG", "MIN", "MAX", "PERCENTILE", "PERCENTILE_APPROX")
+
+
+def _agg_item(s: str, loc: int, t: pp.ParseResults) -> ast.AggItem:
+    func = t[0].upper()
+    if func not in AGG_FUNCS:
+        raise GrammarError(s, loc, f"unknown aggregate '{t[0]}' (expected {', '.join(AGG_FUNCS)})")
+    arg, rest = t[1], list(t[2:-1])
+    if arg == "*":
+        if func != "COUNT":
+            raise GrammarError(s, loc, f"{func}(*) is not allowed; only COUNT(*)")
+        arg = None
+    elif arg == "DISTINCT":
+        if func != "COUNT":
+            raise GrammarError(s, loc, "DISTINCT is only allowed in COUNT(DISTINCT x)")
+        func, arg, rest = "COUNT_DISTINCT", rest[0], rest[1:]
+    p = None
+    if rest:
+        if not func.startswith("PERCENTILE"):
+            raise GrammarError(s, loc, f"{func} takes one argument")
+        p = number_value(rest[0])
+    elif func.startswith("PERCENTILE"):
+        raise GrammarError(s, loc, f"{func} needs a percentile: {func}(x, p)")
+    return ast.AggItem(func, arg, t[-1], p, POS(loc))
+
+
+_agg_arg = (
+    _lit("*")
+    | _kw("DISTINCT").add_parse_action(lambda s, loc, t: "DISTINCT") - path
+    | path + pp.Opt(COMMA - _regex(NUMBER_RE, "a number"))
+)
+_agg = (
+    _regex(IDENT_RE, "an aggregate such as COUNT") + LP - _agg_arg - RP - _kws("AS") - ident
+).add_parse_action(_agg_item)
+_window = (
+    (_kw("TUMBLING") - duration)
+    | (_kw("HOPPING") - duration - _kws("EVERY") - duration)
+    | (_kw("SLIDING") - duration)
+    | (_kw("SESSION") - _kws("GAP") - duration)
+).set_name("TUMBLING d, HOPPING d EVERY s, SLIDING d or SESSION GAP g")
+_agg_emit = (
+    (_kws("ON") - (_kw("CLOSE") | (_kws("TIME") - _kws("THEN") - _kw("UPDATES")))).add_parse_action(
+        lambda s, loc, t: "final" if t[0].upper() == "CLOSE" else "on_time_then_updates"
+    )
+    | _kw("CHANGES").add_parse_action(lambda s, loc, t: "every_update")
+).set_name("ON CLOSE, CHANGES or ON TIME THEN UPDATES")
+_aggregate_clause = (
+    _clause("GROUP", _kws("GROUP") - _kws("BY") - _items(path), tuple)
+    | _clause("WINDOW", _kws("WINDOW") - _window, tuple)
+    | _clause("OFFSET", _kws("OFFSET") - duration)
+    | _clause("SELECT", _kws("SELECT") - _items(_agg), tuple)
+    | _clause("HAVING", _kws("HAVING") - expr)
+    | _clause("ALLOWED", _kws("ALLOWED") - _kws("LATENESS") - duration)
+    | _clause("EMIT", _kws("EMIT") - _agg_emit)
+    | _then_clause
+    | _lit(",").add_parse_action(_fail("an AGGREGATE reads a single stream"))
+    | _unknown_clause
+)
+
+
+def _aggregate(s: str, loc: int, t: pp.ParseResults) -> ast.AggregateStmt:
+    c = _clauses(s, t[2:])
+    for need in ("WINDOW", "SELECT"):
+        if need not in c:
+            raise GrammarError(s, loc, f"an AGGREGATE needs a {need} clause")
+    w = c["WINDOW"]
+    return ast.AggregateStmt(
+        name=t[0],
+        stream=t[1],
+        window_kind=w[0].upper(),
+        window_ms=w[1],
+        every_ms=w[2] if len(w) > 2 else None,
+        offset_ms=c.get("OFFSET", 0),
+        select=c["SELECT"],
+        group_by=c.get("GROUP", ()),
+        having=c.get("HAVING"),
+        allowed_lateness_ms=c.get("ALLOWED", 0),
+        emit=c.get("EMIT", "final"),
+        actions=c.get("THEN", ()),
+        span=POS(loc),
+    )
+
+
+aggregate_stmt = (
+    _kws("AGGREGATE") - ident - _kws("FROM") - ident - pp.ZeroOrMore(_aggregate_clause) - _END
+).add_parse_action(_aggregate)
+
 # ---------------------------------------------------------------- entry points
 
 #: Statement grammars by first keyword; the parser dispatches on the first word.
@@ -573,6 +668,7 @@ STATEMENTS: dict[str, pp.ParserElement] = {
     "RULE": rule_stmt,
     "SEARCH": search_stmt,
     "STREAM": stream_stmt,
+    "AGGREGATE": aggregate_stmt,
 }
 EXPRESSION = expr + _END
 PATTERN = pattern + _END

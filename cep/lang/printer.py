@@ -226,6 +226,48 @@ def _stream(s: ast.StreamStmt) -> str:
     return "\n".join(lines)
 
 
+def _agg_item(a: ast.AggItem) -> str:
+    if a.arg is None:
+        inner = "*"
+    elif a.func == "COUNT_DISTINCT":
+        inner = "DISTINCT " + _path(a.arg)
+    else:
+        inner = _path(a.arg) + (f", {_literal(a.p)}" if a.p is not None else "")
+    func = "COUNT" if a.func == "COUNT_DISTINCT" else a.func
+    return f"{func}({inner}) AS {quote_name(a.alias)}"
+
+
+_EMIT_WORDS = {
+    "final": "ON CLOSE",
+    "every_update": "CHANGES",
+    "on_time_then_updates": "ON TIME THEN UPDATES",
+}
+
+
+def _aggregate(a: ast.AggregateStmt) -> str:
+    lines = [f"AGGREGATE {quote_name(a.name)}", f"FROM {quote_name(a.stream)}"]
+    if a.group_by:
+        lines.append("GROUP BY " + ", ".join(_path(p) for p in a.group_by))
+    size = format_duration(a.window_ms)
+    window = {
+        "TUMBLING": f"TUMBLING {size}",
+        "HOPPING": f"HOPPING {size} EVERY {format_duration(a.every_ms or 0)}",
+        "SLIDING": f"SLIDING {size}",
+        "SESSION": f"SESSION GAP {size}",
+    }[a.window_kind]
+    if a.offset_ms:
+        window += f" OFFSET {format_duration(a.offset_ms)}"
+    lines.append(f"WINDOW {window}")
+    lines.append("SELECT " + ", ".join(_agg_item(i) for i in a.select))
+    if a.having is not None:
+        lines.append(f"HAVING {_expr(a.having)[0]}")
+    lines.append(f"ALLOWED LATENESS {format_duration(a.allowed_lateness_ms)}")
+    lines.append(f"EMIT {_EMIT_WORDS[a.emit]}")
+    if a.actions:
+        lines.append(_then(a.actions))
+    return "\n".join(lines)
+
+
 def _define(d: ast.Define) -> str:
     if d.stream is None:
         return f"{quote_name(d.var)} AS {_expr(d.condition)[0]}"  # type: ignore[arg-type]
@@ -261,10 +303,17 @@ def _node(node: object) -> str:
         return f"{'.'.join(quote_name(p) for p in node.name.split('.'))} {node.type}"
     if isinstance(node, ast.AfterMatch):
         return _after(node)
+    if isinstance(node, ast.AggItem):
+        return _agg_item(node)
     raise TypeError(f"cannot print {type(node).__name__}")
 
 
-_STATEMENTS = {ast.RuleStmt: _rule, ast.SearchStmt: _search, ast.StreamStmt: _stream}
+_STATEMENTS = {
+    ast.RuleStmt: _rule,
+    ast.SearchStmt: _search,
+    ast.StreamStmt: _stream,
+    ast.AggregateStmt: _aggregate,
+}
 _PATTERNS = (ast.PVar, ast.PNot, ast.PSeq, ast.PAlt, ast.PQuant)
 
 
