@@ -18,6 +18,7 @@ matches itself, after running residual closures for the parts it could not index
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -31,6 +32,50 @@ __all__ = ["AttributeIndex", "StreamIndex"]
 
 MAX_PIVOT_VALUES = 64  # an IN list longer than this is filtered inside a partition instead
 _RULE_SAMPLE = 16  # one event in this many re-checks rule candidates for the stats
+SPLIT_MIN = 4096  # a partition this large files new windowed conjunctions by band instead
+BANDS_PER_OCTAVE = 64  # band width: about 1.1% of the value
+MAX_SPAN = 4  # a window over more bands than this stays in its (unbanded) partition
+_NEG = -(1 << 40)  # the band of values <= 0
+_POS = 1 << 40  # the band of +inf and of ints beyond float range
+
+
+def band(v: Any) -> int:
+    """The band of a positive number: exactly monotone (frexp is exact, no log rounding)."""
+    if v <= 0:
+        return _NEG
+    try:
+        m, e = math.frexp(v)
+    except OverflowError:
+        return _POS
+    if m == math.inf:
+        return _POS
+    return e * BANDS_PER_OCTAVE + int((m - 0.5) * (2 * BANDS_PER_OCTAVE))
+
+
+def _window(atoms: Conj) -> tuple[Any, int, int] | None:
+    """(path, first band, last band) of a numeric window [lo, hi] the conjunction requires.
+
+    Only bounds that fail NaN (not from a negation) qualify: an event filed by band must
+    fail the conjunction when its value has no band (missing, NaN, another family).
+    """
+    los: dict[Any, Any] = {}
+    his: dict[Any, Any] = {}
+    for a in atoms:
+        k = a[0]
+        if (k == "lo" or k == "hi") and a[2] == "n" and not a[5] and a[3] == a[3]:
+            t = los if k == "lo" else his
+            prev = t.get(a[1])
+            if prev is None or (a[3] > prev if k == "lo" else a[3] < prev):
+                t[a[1]] = a[3]
+    best = None
+    for path, lo in los.items():
+        hi = his.get(path)
+        if hi is None:
+            continue
+        b0, b1 = band(lo), band(hi)
+        if 0 <= b1 - b0 < MAX_SPAN and (best is None or b1 - b0 < best[2] - best[1]):
+            best = (path, b0, b1)
+    return best
 
 
 @lru_cache(maxsize=4096)
@@ -47,6 +92,10 @@ class StreamIndex:
         self.name = name
         self.eq: dict[tuple, dict[str, dict[Any, Partition]]] = {}
         self.wild: Partition | None = None
+        # second level of large partitions: (parent key, band path, band) -> partition
+        self.banded: dict[tuple, Partition] = {}
+        self.band_paths: dict[tuple, int] = {}  # band path -> banded partitions using it
+        self.band_plan: list[tuple[tuple, Callable]] = []
         self.distinct: dict[tuple, dict[Any, int]] = {}  # eq values registered, refcounted
         self.paths: dict[tuple, tuple] = {}  # canonical attribute paths
         self.interned: dict[tuple, list] = {}  # stored atom -> [atom, references]
@@ -64,6 +113,30 @@ class StreamIndex:
 
     def _replan(self) -> None:
         self.eq_plan = [(path_getter(p), fams) for p, fams in self.eq.items()]
+        self.band_plan = [(p, path_getter(p)) for p in self.band_paths]
+
+    def _file(self, parent: Partition, owner: Any, atoms: Conj, stored: tuple, resid: Any) -> Any:
+        """Add to `parent`, or, once it is large, to the bands of the conjunction's window."""
+        if parent.size >= SPLIT_MIN:
+            w = _window(atoms)
+            if w is not None:
+                path, b0, b1 = w
+                path = self.paths.setdefault(path, path)
+                places = []
+                for b in range(b0, b1 + 1):
+                    bk = (parent.key, path, b)
+                    p = self.banded.get(bk)
+                    if p is None:
+                        p = self.banded[bk] = Partition(parent.key)
+                        p.band = (bk, parent)
+                        parent.kids += 1
+                        n = self.band_paths.get(path, 0)
+                        self.band_paths[path] = n + 1
+                        if not n:
+                            self._replan()
+                    places.append((p, p.add(owner, atoms, stored, resid)))
+                return places[0] if len(places) == 1 else places
+        return (parent, parent.add(owner, atoms, stored, resid))
 
     def _pivot(self, atoms: Conj) -> int | None:
         """Index of the pivot atom: eq with the most distinct values per listed value."""
@@ -125,7 +198,7 @@ class StreamIndex:
         if piv is None:
             if self.wild is None:
                 self.wild = Partition(None)
-            return (self.wild, self.wild.add(owner, atoms, stored, resid))
+            return self._file(self.wild, owner, atoms, stored, resid)
         a = atoms[piv]
         rest = atoms[:piv] + atoms[piv + 1 :]
         places = []
@@ -138,7 +211,11 @@ class StreamIndex:
             p = table.get(v)
             if p is None:
                 p = table[v] = Partition((self.paths[a[1]], fam, v))
-            places.append((p, p.add(owner, rest, stored, resid)))
+            got = self._file(p, owner, rest, stored, resid)
+            if type(got) is tuple:
+                places.append(got)
+            else:
+                places.extend(got)
         return places[0] if len(places) == 1 else places
 
     def remove(self, handle: Any) -> None:
@@ -156,6 +233,22 @@ class StreamIndex:
                 self.always -= 1
 
     def _drop(self, p: Partition) -> None:
+        if p.band is not None:  # a band: its parent stays while it has bands
+            bk, parent = p.band
+            del self.banded[bk]
+            path = bk[1]
+            n = self.band_paths[path] - 1
+            if n:
+                self.band_paths[path] = n
+            else:
+                del self.band_paths[path]
+                self._replan()
+            parent.kids -= 1
+            if not parent.kids and not parent.size:
+                self._drop(parent)
+            return
+        if p.kids:
+            return
         key = p.key
         if key is None:
             self.wild = None
@@ -173,6 +266,14 @@ class StreamIndex:
         """Partitions this event visits and their matching slots."""
         out = []
         visited = 0
+        banded = self.banded
+        bands = None
+        if banded:  # the event's band per band path (none when missing, NaN, not a number)
+            bands = []
+            for path, get in self.band_plan:
+                v = get(ev)
+                if (type(v) is int or type(v) is float) and v == v:
+                    bands.append((path, band(v)))
         for get, fams in self.eq_plan:
             v = get(ev)
             if v is None:
@@ -185,11 +286,27 @@ class StreamIndex:
                     slots = p.match(ev)
                     if slots:
                         out.append((p, slots))
+                    if bands:
+                        for path, b in bands:
+                            bp = banded.get((p.key, path, b))
+                            if bp is not None:
+                                visited += 1
+                                slots = bp.match(ev)
+                                if slots:
+                                    out.append((bp, slots))
         if self.wild is not None:
             visited += 1
             slots = self.wild.match(ev)
             if slots:
                 out.append((self.wild, slots))
+        if bands and self.wild is not None:
+            for path, b in bands:
+                bp = banded.get((None, path, b))
+                if bp is not None:
+                    visited += 1
+                    slots = bp.match(ev)
+                    if slots:
+                        out.append((bp, slots))
         c = self.counters
         c["events"] += 1
         c["partitions_visited"] += visited
@@ -200,6 +317,7 @@ class StreamIndex:
         out = [p for fams in self.eq.values() for t in fams.values() for p in t.values()]
         if self.wild is not None:
             out.append(self.wild)
+        out.extend(self.banded.values())
         return out
 
 
@@ -255,7 +373,7 @@ class AttributeIndex:
         """Unfile a runner."""
         for si, places in self.runner_places.pop(runner, ()):
             si.remove(places)
-            if not (si.eq or si.wild):
+            if not (si.eq or si.wild or si.banded):
                 self.streams.pop(si.name, None)
 
     def candidates(self, stream: str, event: dict) -> Sequence[Any]:
@@ -305,7 +423,7 @@ class AttributeIndex:
             self.searches = dict(self.searches)
             self.search_matches = dict(self.search_matches)
             self._peak = len(self.searches)
-        if not (si.eq or si.wild):
+        if not (si.eq or si.wild or si.banded):
             del self.streams[entry.stream]
         return True
 

@@ -25,7 +25,6 @@ big to expand becomes one conjunction holding a single residual atom ("always ve
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -242,7 +241,7 @@ class _Normalizer:
             return []  # comparing with NULL is never TRUE nor FALSE
         path = self.attr(operand)
         fam = family(c)
-        if path is None or fam is None or (fam == "n" and math.isnan(c)):  # type: ignore[arg-type]
+        if path is None or fam is None or (fam == "n" and c != c):  # NaN (isnan fails on huge ints)
             return self.residual(e, want)
         if fam == "b":
             if op not in ("=", "!="):
@@ -279,7 +278,7 @@ class _Normalizer:
         vals = [c for _, c in consts]
         present = [c for c in vals if c is not None]
         fams = [family(c) for c in present]
-        if any(f is None or (f == "n" and math.isnan(c)) for f, c in zip(fams, present)):  # type: ignore[arg-type]
+        if any(f is None or (f == "n" and c != c) for f, c in zip(fams, present)):  # type: ignore[arg-type]
             return self.residual(e, raw)
         if want:
             keyed = tuple(dict.fromkeys((f, c) for f, c in zip(fams, present)))

@@ -183,12 +183,14 @@ class Partition:
     __slots__ = (
         "alive",
         "attrs",
+        "band",
         "changes",
         "conjs",
         "dead",
         "free",
         "freeset",
         "key",
+        "kids",
         "n",
         "order",
         "owners",
@@ -200,6 +202,8 @@ class Partition:
 
     def __init__(self, key: Any) -> None:
         self.key = key
+        self.band: tuple | None = None  # (key in StreamIndex.banded, parent) for a band
+        self.kids = 0  # bands of this partition (it is kept while it has any)
         self.alive = 0
         self.n = 0  # slot ids handed out so far (the high-water mark)
         self.size = 0
