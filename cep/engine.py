@@ -664,7 +664,7 @@ class Engine:
             for key, pos, next_start, groups in st["keys"]:
                 if isinstance(key, list):
                     key = tuple(key)
-                ks = KeyState()
+                ks = self._open_key(r, key)
                 ks.pos = pos
                 ks.next_start = next_start
                 for start_pos, start_ts, cand, threads in groups:
@@ -676,6 +676,4 @@ class Engine:
                     )
                     ks.groups.append(g)
                     ks.nthreads += len(g.threads)
-                self._open_key(r, key)
-                r.states[key] = ks
                 self._settle(r, key, ks, 0)
